@@ -18,7 +18,8 @@
  *                i.e. on a snapshot, or from the writer thread itself.
  *   merge/reset  only when nobody writes the destination.
  *
- * Memory: tn_histogram_new() mallocs (about 45 KiB); tn_histogram_free().
+ * Memory: tn_histogram_new() mallocs about 253 KiB (32421 8-byte counters,
+ * 1024 per doubling of the value); tn_histogram_free().
  */
 #ifndef TENURE_HISTOGRAM_H
 #define TENURE_HISTOGRAM_H
@@ -52,7 +53,8 @@ void tn_histogram_merge(tn_histogram *dst, const tn_histogram *src);
 void tn_histogram_reset(tn_histogram *h);
 
 uint64_t tn_histogram_count(const tn_histogram *h);
-/* Sum of recorded values (as recorded, before clamping), saturating. */
+/* Sum of recorded values (as recorded, before clamping; negative values add
+ * 0), saturating. */
 tn_nanos tn_histogram_sum(const tn_histogram *h);
 /* Exact smallest / largest recorded value (as recorded, clamped to the
  * range); 0 when empty. */
@@ -64,14 +66,16 @@ uint64_t tn_histogram_clamped(const tn_histogram *h);
 /*
  * The value at percentile p (0 < p <= 100): the highest value equivalent to
  * the bucket that holds the ceil(p/100 * count)-th smallest value, but never
- * more than max. 0 when empty. p=100 gives max.
+ * more than max. 0 when empty. p=100 gives max, p<=0 gives min.
  */
 tn_nanos tn_histogram_percentile(const tn_histogram *h, double p);
 
 /*
  * How many recorded values are <= le, to the bucket: a bucket counts when its
- * highest equivalent value is <= le. Cumulative and monotone in le, as a
- * Prometheus `le` bucket must be.
+ * highest equivalent value, capped at max as in percentile(), is <= le; so a
+ * value exactly at le counts only if its whole bucket fits under le, and
+ * le >= max gives count. Cumulative and monotone in le, as a Prometheus `le`
+ * bucket must be.
  */
 uint64_t tn_histogram_count_le(const tn_histogram *h, tn_nanos le);
 

@@ -1,0 +1,510 @@
+/*
+ * Unit tests: the pause monitor (pausemon.c).
+ *
+ * Most tests drive the sampler one step at a time under a swapped clock, so
+ * a 100 ms SIGSTOP, a 30 s suspend or a starved CPU are simulated exactly.
+ * The last suite runs the real sampler thread against the real collector.
+ */
+#define _GNU_SOURCE
+#include "cu_main.h"
+
+#include "clock_testing.h"
+#include "pausemon_internal.h"
+
+#include <gc/gc.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+#include <string.h>
+#include <tenure/error.h>
+#include <tenure/pausemon.h>
+#include <unistd.h>
+
+/* --- attribution, the pure rule ------------------------------------------ */
+
+static void test_attribution_order(void) {
+  tn__gap g;
+  memset(&g, 0, sizeof g);
+  g.length = 100 * TN_MSEC;
+  CU_ASSERT_EQUAL(tn__pause_attribute(&g), TN_CAUSE_UNKNOWN);
+  g.runq_wait = 49 * TN_MSEC;
+  CU_ASSERT_EQUAL(tn__pause_attribute(&g), TN_CAUSE_UNKNOWN);
+  g.runq_wait = 50 * TN_MSEC; /* at least half the gap */
+  CU_ASSERT_EQUAL(tn__pause_attribute(&g), TN_CAUSE_CPU);
+  g.sigcont = 1;
+  CU_ASSERT_EQUAL(tn__pause_attribute(&g), TN_CAUSE_STOPPED);
+  g.suspended = 1;
+  CU_ASSERT_EQUAL(tn__pause_attribute(&g), TN_CAUSE_SUSPEND);
+  g.gc_overlap = 1;
+  CU_ASSERT_EQUAL(tn__pause_attribute(&g), TN_CAUSE_GC);
+}
+
+static void test_cause_names(void) {
+  tn_pause_cause c;
+  int i;
+  for (i = 0; i < TN_CAUSE_COUNT; i++) {
+    CU_ASSERT_EQUAL(tn_pause_cause_parse(tn_pause_cause_name(i), &c), 0);
+    CU_ASSERT_EQUAL(c, i);
+  }
+  CU_ASSERT_STRING_EQUAL(tn_pause_cause_name(TN_CAUSE_STOPPED), "stopped");
+  CU_ASSERT_EQUAL(tn_pause_cause_parse("paused", &c), TN_EINVAL);
+  CU_ASSERT_STRING_EQUAL(tn_pause_cause_name(TN_CAUSE_COUNT), "invalid");
+}
+
+/* --- stepping the sampler under a manual clock --------------------------- */
+
+static tn__manual_clock mc;
+static tn__clock_source src;
+static tn_nanos fake_runq;
+
+static tn_nanos read_fake_runq(void *arg) {
+  (void)arg;
+  return fake_runq;
+}
+
+static tn_pausemon *open_stepped(tn_pausemon_config *cfg) {
+  tn_pausemon *m = NULL;
+  tn_pausemon_config defaults;
+  memset(&defaults, 0, sizeof defaults);
+  if (cfg == NULL)
+    cfg = &defaults;
+  memset(&mc, 0, sizeof mc);
+  mc.boot = 1000 * TN_SEC;
+  mc.mono = 900 * TN_SEC;
+  mc.wall = 1795685431LL * TN_SEC;
+  mc.synced = 1;
+  fake_runq = 0;
+  tn__manual_clock_source(&src, &mc);
+  tn__clock_swap(&src);
+  CU_ASSERT_EQUAL_FATAL(tn_pausemon_open(cfg, &m), 0);
+  tn__pausemon_set_runq_reader(m, read_fake_runq, NULL);
+  tn__pausemon_sampler_init(m);
+  return m;
+}
+
+static void close_stepped(tn_pausemon *m) {
+  tn_pausemon_close(m);
+  tn__clock_swap(NULL);
+}
+
+static void advance(tn_nanos d) {
+  mc.boot += d;
+  mc.mono += d;
+  mc.wall += d;
+}
+
+/* Wake exactly on schedule, n times. */
+static void on_time(tn_pausemon *m, int n) {
+  while (n--) {
+    mc.boot = tn__pausemon_next_wake(m);
+    mc.mono = mc.boot - 100 * TN_SEC;
+    tn__pausemon_step(m);
+  }
+}
+
+static tn_pause_event last_event(tn_pausemon *m) {
+  tn_pause_event evs[64];
+  size_t n = tn_pausemon_events_since(m, 0, evs, 64);
+  tn_pause_event none;
+  memset(&none, 0, sizeof none);
+  return n ? evs[n - 1] : none;
+}
+
+static void test_on_time_is_quiet(void) {
+  tn_pausemon *m = open_stepped(NULL);
+  on_time(m, 5000);
+  /* jitter below the threshold is not a pause */
+  mc.boot = tn__pausemon_next_wake(m) + 4 * TN_MSEC;
+  tn__pausemon_step(m);
+  on_time(m, 10);
+  CU_ASSERT_EQUAL(tn_pausemon_epoch(m), 0);
+  close_stepped(m);
+}
+
+static void test_stopped(void) {
+  tn_pausemon *m = open_stepped(NULL);
+  tn_nanos due;
+  tn_pause_event ev;
+  on_time(m, 10);
+  due = tn__pausemon_next_wake(m);
+  advance(due - mc.boot + 100 * TN_MSEC); /* 100 ms past the wake-up */
+  tn__pausemon_note_sigcont();
+  tn__pausemon_step(m);
+  CU_ASSERT_EQUAL(tn_pausemon_epoch(m), 1);
+  ev = last_event(m);
+  CU_ASSERT_EQUAL(ev.cause, TN_CAUSE_STOPPED);
+  CU_ASSERT_EQUAL(ev.seq, 1);
+  CU_ASSERT_TRUE(ev.sigcont);
+  /* the stall began in the last interval; its middle is the estimate */
+  CU_ASSERT_EQUAL(ev.start, due - TN_MSEC / 2);
+  CU_ASSERT_EQUAL(ev.duration, 100 * TN_MSEC + TN_MSEC / 2);
+  CU_ASSERT_FALSE(ev.planned);
+  /* the next stall without SIGCONT is not "stopped" */
+  on_time(m, 3);
+  advance(tn__pausemon_next_wake(m) - mc.boot + 50 * TN_MSEC);
+  tn__pausemon_step(m);
+  CU_ASSERT_EQUAL(last_event(m).cause, TN_CAUSE_UNKNOWN);
+  CU_ASSERT_EQUAL(tn_pausemon_epoch(m), 2);
+  close_stepped(m);
+}
+
+static void test_suspend(void) {
+  tn_pausemon *m = open_stepped(NULL);
+  tn_pause_event ev;
+  on_time(m, 10);
+  /* 30 s asleep: boot and wall move, monotonic does not */
+  mc.boot = tn__pausemon_next_wake(m) + 30 * TN_SEC;
+  mc.wall += 30 * TN_SEC;
+  tn__pausemon_note_sigcont(); /* resume also sends SIGCONT sometimes */
+  tn__pausemon_step(m);
+  ev = last_event(m);
+  CU_ASSERT_EQUAL(ev.cause, TN_CAUSE_SUSPEND);
+  CU_ASSERT(ev.suspended >= 30 * TN_SEC - 2 * TN_MSEC);
+  CU_ASSERT(ev.suspended <= 30 * TN_SEC + 2 * TN_MSEC);
+  close_stepped(m);
+}
+
+static void test_cpu_starvation(void) {
+  tn_pausemon *m = open_stepped(NULL);
+  on_time(m, 10);
+  advance(tn__pausemon_next_wake(m) - mc.boot + 80 * TN_MSEC);
+  fake_runq += 60 * TN_MSEC; /* the sampler waited on a run queue */
+  tn__pausemon_step(m);
+  CU_ASSERT_EQUAL(last_event(m).cause, TN_CAUSE_CPU);
+  CU_ASSERT_EQUAL(last_event(m).runq_wait, 60 * TN_MSEC);
+  on_time(m, 10);
+  advance(tn__pausemon_next_wake(m) - mc.boot + 80 * TN_MSEC);
+  fake_runq += 20 * TN_MSEC; /* not enough to explain the gap */
+  tn__pausemon_step(m);
+  CU_ASSERT_EQUAL(last_event(m).cause, TN_CAUSE_UNKNOWN);
+  close_stepped(m);
+}
+
+static void test_gc_window_exact(void) {
+  tn_pausemon *m = open_stepped(NULL);
+  tn_pausemon_stats st;
+  tn_pause_event ev;
+  tn_nanos t0;
+  uint64_t windows_before;
+  on_time(m, 10);
+  tn_pausemon_stats_get(m, &st);
+  windows_before = st.gc_windows;
+  /* A collection of 20.000123 ms while the sampler runs on time. */
+  t0 = mc.boot + 10;
+  mc.boot = t0;
+  tn__pausemon_gc_event(GC_EVENT_PRE_STOP_WORLD);
+  mc.boot = t0 + 20 * TN_MSEC + 123;
+  tn__pausemon_gc_event(GC_EVENT_POST_START_WORLD);
+  on_time(m, 1);
+  ev = last_event(m);
+  CU_ASSERT_EQUAL(tn_pausemon_epoch(m), 1);
+  CU_ASSERT_EQUAL(ev.cause, TN_CAUSE_GC);
+  CU_ASSERT_EQUAL(ev.start, t0);
+  CU_ASSERT_EQUAL(ev.duration, 20 * TN_MSEC + 123);
+  CU_ASSERT_FALSE(ev.planned);
+  /* a short collection counts as a window but is not a pause event */
+  mc.boot += 10;
+  tn__pausemon_gc_event(GC_EVENT_PRE_STOP_WORLD);
+  mc.boot += 2 * TN_MSEC;
+  tn__pausemon_gc_event(GC_EVENT_POST_START_WORLD);
+  on_time(m, 1);
+  CU_ASSERT_EQUAL(tn_pausemon_epoch(m), 1);
+  tn_pausemon_stats_get(m, &st);
+  CU_ASSERT_EQUAL(st.gc_windows, windows_before + 2);
+  /* a planned one is marked so */
+  tn__pausemon_planned_begin();
+  mc.boot += 10;
+  tn__pausemon_gc_event(GC_EVENT_PRE_STOP_WORLD);
+  mc.boot += 9 * TN_MSEC;
+  tn__pausemon_gc_event(GC_EVENT_POST_START_WORLD);
+  tn__pausemon_planned_end();
+  on_time(m, 1);
+  CU_ASSERT_TRUE(last_event(m).planned);
+  CU_ASSERT_EQUAL(last_event(m).duration, 9 * TN_MSEC);
+  close_stepped(m);
+}
+
+static void test_gc_overlapping_lateness_reported_once(void) {
+  tn_pausemon *m = open_stepped(NULL);
+  tn_nanos due;
+  on_time(m, 10);
+  due = tn__pausemon_next_wake(m);
+  /* the sampler is also late (starved by the markers) across the window */
+  mc.boot = due + 2 * TN_MSEC;
+  tn__pausemon_gc_event(GC_EVENT_PRE_STOP_WORLD);
+  mc.boot = due + 40 * TN_MSEC;
+  tn__pausemon_gc_event(GC_EVENT_POST_START_WORLD);
+  mc.boot = due + 45 * TN_MSEC;
+  fake_runq += 45 * TN_MSEC;
+  tn__pausemon_step(m);
+  CU_ASSERT_EQUAL(tn_pausemon_epoch(m), 1);
+  CU_ASSERT_EQUAL(last_event(m).cause, TN_CAUSE_GC);
+  CU_ASSERT_EQUAL(last_event(m).duration, 38 * TN_MSEC);
+  /* a window still open when the sampler wakes late: the gap is the
+   * collection's, reported once the window closes */
+  on_time(m, 5);
+  due = tn__pausemon_next_wake(m);
+  mc.boot = due - TN_MSEC / 2;
+  tn__pausemon_gc_event(GC_EVENT_PRE_STOP_WORLD);
+  mc.boot = due + 30 * TN_MSEC;
+  tn__pausemon_step(m);
+  CU_ASSERT_EQUAL(tn_pausemon_epoch(m), 1);
+  mc.boot += 5 * TN_MSEC;
+  tn__pausemon_gc_event(GC_EVENT_POST_START_WORLD);
+  tn__pausemon_step(m);
+  CU_ASSERT_EQUAL(tn_pausemon_epoch(m), 2);
+  CU_ASSERT_EQUAL(last_event(m).cause, TN_CAUSE_GC);
+  CU_ASSERT_EQUAL(last_event(m).duration, 35 * TN_MSEC + TN_MSEC / 2);
+  close_stepped(m);
+}
+
+static void test_stats_and_ring(void) {
+  tn_pausemon_config cfg;
+  tn_pausemon *m;
+  tn_pausemon_stats st;
+  tn_pause_event evs[16];
+  size_t n;
+  int i;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.ring_size = 4;
+  m = open_stepped(&cfg);
+  for (i = 1; i <= 10; i++) {
+    on_time(m, 2);
+    advance(tn__pausemon_next_wake(m) - mc.boot + i * 10 * TN_MSEC);
+    tn__pausemon_note_sigcont();
+    tn__pausemon_step(m);
+  }
+  CU_ASSERT_EQUAL(tn_pausemon_epoch(m), 10);
+  n = tn_pausemon_events_since(m, 0, evs, 16);
+  CU_ASSERT_EQUAL_FATAL(n, 4); /* the ring keeps the newest four */
+  for (i = 0; i < 4; i++)
+    CU_ASSERT_EQUAL(evs[i].seq, (uint64_t)(7 + i));
+  CU_ASSERT_EQUAL(tn_pausemon_events_since(m, 9, evs, 16), 1);
+  CU_ASSERT_EQUAL(evs[0].seq, 10);
+  CU_ASSERT_EQUAL(tn_pausemon_events_since(m, 10, evs, 16), 0);
+  CU_ASSERT_EQUAL(tn_pausemon_events_since(m, 0, evs, 2), 2);
+  CU_ASSERT_EQUAL(evs[0].seq, 7);
+
+  tn_pausemon_stats_get(m, &st);
+  CU_ASSERT_EQUAL(st.cause[TN_CAUSE_STOPPED].count, 10);
+  /* 10..100 ms, each + half an interval */
+  CU_ASSERT_EQUAL(st.cause[TN_CAUSE_STOPPED].total,
+                  550 * TN_MSEC + 10 * (TN_MSEC / 2));
+  CU_ASSERT(st.cause[TN_CAUSE_STOPPED].max >= 100 * TN_MSEC);
+  CU_ASSERT(st.cause[TN_CAUSE_STOPPED].max <= 101 * TN_MSEC);
+  CU_ASSERT(st.cause[TN_CAUSE_STOPPED].p50 >= 50 * TN_MSEC);
+  CU_ASSERT(st.cause[TN_CAUSE_STOPPED].p50 <= 51 * TN_MSEC);
+  CU_ASSERT_EQUAL(st.cause[TN_CAUSE_GC].count, 0);
+  close_stepped(m);
+}
+
+static int calls;
+static uint64_t last_seen_seq;
+static void count_cb(const tn_pause_event *ev, void *arg) {
+  calls += *(int *)arg;
+  last_seen_seq = ev->seq;
+}
+
+static void test_subscribers(void) {
+  tn_pausemon *m = open_stepped(NULL);
+  int one = 1, ten = 10;
+  calls = 0;
+  CU_ASSERT_EQUAL(tn_pausemon_subscribe(m, count_cb, &one), 0);
+  CU_ASSERT_EQUAL(tn_pausemon_subscribe(m, count_cb, &ten), 0);
+  on_time(m, 2);
+  advance(tn__pausemon_next_wake(m) - mc.boot + 20 * TN_MSEC);
+  tn__pausemon_step(m);
+  CU_ASSERT_EQUAL(calls, 11);
+  CU_ASSERT_EQUAL(last_seen_seq, 1);
+  CU_ASSERT_EQUAL(tn_pausemon_unsubscribe(m, count_cb, &ten), 0);
+  CU_ASSERT_EQUAL(tn_pausemon_unsubscribe(m, count_cb, &ten), TN_ENOENT);
+  on_time(m, 2);
+  advance(tn__pausemon_next_wake(m) - mc.boot + 20 * TN_MSEC);
+  tn__pausemon_step(m);
+  CU_ASSERT_EQUAL(calls, 12);
+  close_stepped(m);
+}
+
+static void test_events_sink(void) {
+  char path[] = "/tmp/tenure-pausemon-XXXXXX";
+  char text[4096];
+  int fd = mkstemp(path);
+  tn_pausemon_config cfg;
+  tn_pausemon *m;
+  ssize_t n;
+  CU_ASSERT_FATAL(fd >= 0);
+  close(fd);
+  memset(&cfg, 0, sizeof cfg);
+  cfg.events_path = path;
+  m = open_stepped(&cfg);
+  on_time(m, 2);
+  advance(tn__pausemon_next_wake(m) - mc.boot + 20 * TN_MSEC);
+  tn__pausemon_note_sigcont();
+  tn__pausemon_step(m);
+  on_time(m, 2);
+  advance(tn__pausemon_next_wake(m) - mc.boot + 7 * TN_MSEC);
+  tn__pausemon_step(m);
+  close_stepped(m);
+  fd = open(path, O_RDONLY);
+  n = read(fd, text, sizeof text - 1);
+  close(fd);
+  unlink(path);
+  CU_ASSERT_FATAL(n > 0);
+  text[n] = '\0';
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "{\"seq\":1,\"cause\":\"stopped\","));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"duration_ns\":20500000,"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"start_wall\":\"2026-11-26T"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "\n{\"seq\":2,\"cause\":\"unknown\","));
+  CU_ASSERT_EQUAL(text[n - 1], '\n');
+}
+
+static void test_bad_config(void) {
+  tn_pausemon_config cfg;
+  tn_pausemon *m = NULL;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.threshold = 500 * TN_USEC; /* below 1 ms */
+  CU_ASSERT_EQUAL(tn_pausemon_open(&cfg, &m), TN_EINVAL);
+  cfg.threshold = 2 * TN_MSEC;
+  cfg.interval = 2 * TN_MSEC; /* threshold must exceed the interval */
+  CU_ASSERT_EQUAL(tn_pausemon_open(&cfg, &m), TN_EINVAL);
+  cfg.interval = 0;
+  cfg.threshold = TN_MSEC; /* equal to the default interval */
+  CU_ASSERT_EQUAL(tn_pausemon_open(&cfg, &m), TN_EINVAL);
+  cfg.interval = 500 * TN_USEC; /* 1 ms threshold needs a finer interval */
+  cfg.events_path = "/nonexistent-dir/events.jsonl";
+  CU_ASSERT_EQUAL(tn_pausemon_open(&cfg, &m), TN_ENOENT);
+  cfg.events_path = NULL;
+  CU_ASSERT_EQUAL(tn_pausemon_open(&cfg, &m), 0);
+  tn_pausemon_close(m);
+}
+
+/* --- the real thread ------------------------------------------------------ */
+
+static _Atomic int app_sigcont;
+static void app_handler(int sig) {
+  (void)sig;
+  atomic_fetch_add(&app_sigcont, 1);
+}
+
+static void test_real_start_stop_and_chaining(void) {
+  tn_pausemon *m, *other;
+  struct sigaction sa, cur;
+  tn_pausemon_stats st;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = app_handler;
+  sigaction(SIGCONT, &sa, NULL);
+  CU_ASSERT_EQUAL_FATAL(tn_pausemon_open(NULL, &m), 0);
+  CU_ASSERT_EQUAL_FATAL(tn_pausemon_start(m), 0);
+  /* only one monitor may own the process-wide hooks */
+  CU_ASSERT_EQUAL(tn_pausemon_open(NULL, &other), 0);
+  CU_ASSERT_EQUAL(tn_pausemon_start(other), TN_EBUSY);
+  tn_pausemon_close(other);
+  raise(SIGCONT);
+  CU_ASSERT_EQUAL(atomic_load(&app_sigcont), 1); /* chained */
+  usleep(50 * 1000);
+  tn_pausemon_stats_get(m, &st);
+  CU_ASSERT(st.wakeups >= 10);
+  CU_ASSERT(st.sampler_cpu > 0);
+  tn_pausemon_close(m);
+  /* the application's handler is back */
+  sigaction(SIGCONT, NULL, &cur);
+  CU_ASSERT(cur.sa_handler == app_handler);
+  raise(SIGCONT);
+  CU_ASSERT_EQUAL(atomic_load(&app_sigcont), 2);
+}
+
+/* The application's own collection hook, to check the monitor chains to it
+ * and measures the same windows. */
+static _Atomic tn_nanos app_stw_start, app_stw_total;
+static void GC_CALLBACK app_gc_hook(GC_EventType t) {
+  struct timespec ts;
+  tn_nanos now;
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  now = (tn_nanos)ts.tv_sec * TN_SEC + ts.tv_nsec;
+  if (t == GC_EVENT_PRE_STOP_WORLD)
+    atomic_store(&app_stw_start, now);
+  else if (t == GC_EVENT_POST_START_WORLD)
+    atomic_fetch_add(&app_stw_total, now - atomic_load(&app_stw_start));
+}
+
+struct node {
+  struct node *next;
+  char payload[56];
+};
+
+static void test_real_collections_are_gc_events(void) {
+  tn_pausemon *m;
+  tn_pause_event evs[64];
+  struct node *head = NULL;
+  size_t n, i, j;
+  uint64_t since;
+  tn_nanos total = 0;
+  GC_INIT();
+  GC_set_on_collection_event(app_gc_hook);
+  CU_ASSERT_EQUAL_FATAL(tn_pausemon_open(NULL, &m), 0);
+  CU_ASSERT_EQUAL_FATAL(tn_pausemon_start(m), 0);
+  /* ~100 MB live: each full collection marks it all, well over 5 ms */
+  for (i = 0; i < 1200000; i++) {
+    struct node *nd = GC_MALLOC(sizeof *nd);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nd);
+    nd->next = head;
+    head = nd;
+  }
+  usleep(20 * 1000);
+  since = tn_pausemon_epoch(m);
+  atomic_store(&app_stw_total, 0);
+  for (j = 0; j < 5; j++)
+    GC_gcollect();
+  usleep(20 * 1000); /* let the sampler drain the window ring */
+  n = tn_pausemon_events_since(m, since, evs, 64);
+  for (i = 0; i < n; i++) {
+    if (evs[i].cause == TN_CAUSE_GC)
+      total += evs[i].duration;
+    else
+      fprintf(stderr, "\nnon-gc event: %s %lld ns\n",
+              tn_pause_cause_name(evs[i].cause), (long long)evs[i].duration);
+  }
+  CU_ASSERT(n == 5);
+  /* Exact: the monitor's windows agree with the application's own hook to
+   * within the two clock reads per window. */
+  fprintf(stderr, "\ngc events: %zu, total %lld ns, app hook total %lld ns\n",
+          n, (long long)total, (long long)atomic_load(&app_stw_total));
+  CU_ASSERT(total > 0);
+  CU_ASSERT(llabs(total - atomic_load(&app_stw_total)) < 100 * TN_USEC);
+  tn_pausemon_close(m);
+  CU_ASSERT(GC_get_on_collection_event() == app_gc_hook);
+  head = NULL;
+}
+
+static const tn_cu_test rule_tests[] = {
+    {"first match wins", test_attribution_order},
+    {"cause names", test_cause_names},
+    {NULL, NULL}};
+
+static const tn_cu_test step_tests[] = {
+    {"on time and jitter are quiet", test_on_time_is_quiet},
+    {"SIGSTOP stall is stopped", test_stopped},
+    {"suspend", test_suspend},
+    {"cpu starvation", test_cpu_starvation},
+    {"gc window exact, planned flag", test_gc_window_exact},
+    {"gc and lateness reported once", test_gc_overlapping_lateness_reported_once},
+    {"stats, epoch and ring", test_stats_and_ring},
+    {"subscribers", test_subscribers},
+    {"JSON-lines sink", test_events_sink},
+    {"bad config", test_bad_config},
+    {NULL, NULL}};
+
+static const tn_cu_test real_tests[] = {
+    {"start, stop, SIGCONT chaining", test_real_start_stop_and_chaining},
+    {"real collections are gc events", test_real_collections_are_gc_events},
+    {NULL, NULL}};
+
+static const tn_cu_suite suites[] = {
+    {"attribution", rule_tests, NULL, NULL},
+    {"sampler (swapped clock)", step_tests, NULL, NULL},
+    {"sampler (real)", real_tests, NULL, NULL},
+    {NULL, NULL, NULL, NULL}};
+
+int main(void) { return tn_cu_run(suites); }
