@@ -10,6 +10,7 @@ packages=(
   libgc-dev liburcu-dev libjemalloc-dev # runtime: Boehm GC, liburcu, jemalloc
   libcunit1-dev                         # unit tests
   clang libclang-rt-14-dev              # fuzz targets (libFuzzer)
+  libjansson-dev                        # JSON parsing of telemetry and server replies
   prometheus                            # promtool checks the exposition text
 )
 
