@@ -565,15 +565,14 @@ static int stall_once(run *r, uint64_t seq, tn_nanos run_end,
                       tn_nanos *end) {
   psim_target *t = &r->target;
   tn_nanos requested = psim_schedule_next_duration(&r->sched);
-  tn_nanos start = 0, until = 0;
+  tn_nanos start = 0, full = 0, until = 0;
   int begun, wake = PSIM_OK, resumed;
 
   psim_guard_stalling(&r->guard);
   begun = psim_stall_begin(t, &start);
   if (begun == PSIM_OK) {
-    until = tn_nanos_add_sat(start, requested);
-    if (until > run_end)
-      until = run_end;
+    full = tn_nanos_add_sat(start, requested);
+    until = full < run_end ? full : run_end;
     wake = sleep_until(r, until);
   }
   /* Whatever happened above, the target is resumed here. */
@@ -584,7 +583,7 @@ static int stall_once(run *r, uint64_t seq, tn_nanos run_end,
 
   if (begun == PSIM_OK &&
       record_stall(r, seq, start, *end - start, requested,
-                   wake != PSIM_OK || until != start + requested) != 0)
+                   wake != PSIM_OK || until != full) != 0)
     return END_ERROR;
   if (begun < 0 || resumed < 0)
     return END_ERROR;

@@ -35,9 +35,7 @@
 #include <unistd.h>
 
 #include <tenure/error.h>
-#ifdef PAUSESIM_HAVE_CTL
 #include <tenure/ctl.h>
-#endif
 
 /* Polling for a confirmation starts fine and backs off to this, which is
  * also the worst lag between the real start of a stall and start_boot_ns. */
@@ -335,7 +333,6 @@ int psim_target_open(psim_target *t) {
       return rc;
   }
   if (t->mode == PSIM_MODE_GC) {
-#ifdef PAUSESIM_HAVE_CTL
     struct stat st;
     rc = tn_ctl_socket_path(t->pid, t->socket_path, sizeof t->socket_path);
     if (rc != 0) {
@@ -352,11 +349,6 @@ int psim_target_open(psim_target *t) {
               (int)t->pid, t->socket_path);
       return TN_ENOENT;
     }
-#else
-    fprintf(stderr, "pausesim: --mode gc: this build of pausesim has no "
-                    "control-socket client (the runtime lacks ctl.c)\n");
-    return TN_ENOTSUP;
-#endif
   }
   return 0;
 }
@@ -559,7 +551,6 @@ int psim_stall_end(psim_target *t) {
 /* --- gc mode --------------------------------------------------------------- */
 
 int psim_gc_collect(psim_target *t, tn_nanos *start, tn_nanos *end) {
-#ifdef PAUSESIM_HAVE_CTL
   char reason[128] = "";
   char *payload = NULL;
   size_t payload_len = 0;
@@ -606,10 +597,4 @@ int psim_gc_collect(psim_target *t, tn_nanos *start, tn_nanos *end) {
             t->label, tn_strerror(rc), reason[0] ? ": " : "", reason);
     return rc;
   }
-#else
-  (void)t;
-  (void)start;
-  (void)end;
-  return TN_ENOTSUP;
-#endif
 }
