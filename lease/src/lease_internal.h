@@ -1,0 +1,42 @@
+/*
+ * Internal to lease/: the lease object (shared by lease.c and leader.c) and
+ * the deadline formula, exposed for its unit tests.
+ */
+#ifndef TENURE_LEASE_INTERNAL_H
+#define TENURE_LEASE_INTERNAL_H
+
+#include "authority.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <tenure/lease.h>
+
+struct snapshot;
+
+struct tn_lease {
+  tn_authority *auth;
+  const tn__backend *backend;
+  void *bstate;
+  char name[TN_LEASE_NAME_MAX + 1];
+  char holder[TN_HOLDER_MAX + 1];
+  tn_lease_options opts; /* resolved: no defaults left */
+
+  struct snapshot *snap; /* RCU-protected, replaced whole */
+  pthread_mutex_t op_lock; /* serialises acquire / renew / release */
+  tn_nanos last_renew;     /* t_send of the last successful grant */
+
+  _Atomic int stepdown_wanted; /* a guard refused while leader */
+  _Atomic int handed_off;      /* released ahead of a planned pause */
+  _Atomic int refuse_all;      /* out of memory for a snapshot: refuse */
+  _Atomic uint64_t refusals;   /* guard refusals */
+};
+
+/* Fill the defaults of in (NULL: all defaults) and check them. */
+int tn__lease_options_resolve(const tn_lease_options *in,
+                              tn_lease_options *out);
+/* §5.1. expiry != 0: a backend on this machine's boot clock. */
+tn_nanos tn__lease_deadline(const tn_lease_options *o, tn_nanos t_send,
+                            tn_nanos duration, tn_nanos expiry);
+uint64_t tn__lease_refusals(const tn_lease *l);
+
+#endif
