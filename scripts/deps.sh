@@ -11,6 +11,7 @@ packages=(
   libcunit1-dev                         # unit tests
   clang libclang-rt-14-dev              # fuzz targets (libFuzzer)
   libjansson-dev                        # JSON parsing of telemetry and server replies
+  faketime                              # the wall-clock-jump safety test
   prometheus                            # promtool checks the exposition text
 )
 

@@ -112,6 +112,8 @@ static int term_over(tn_leader *ld) {
                                             TN_LEASE_FOLLOWER
                ? TN_STEPDOWN_RELEASED
                : TN_STEPDOWN_EXPIRED;
+  if (rr == TN_ESTALE)
+    return TN_STEPDOWN_EXPIRED; /* woke up (or renewed) past the deadline */
   if (rr != 0)
     return TN_STEPDOWN_RENEW_FAILED;
   if (tn_lease_state_get(l) != TN_LEASE_LEADER ||
