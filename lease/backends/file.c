@@ -43,6 +43,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +56,7 @@
 #define ENTRY_SIZE (2 * SLOT_SIZE)
 #define MAX_ENTRIES 4096
 #define WATCH_POLL (5 * TN_MSEC)
+#define WATCH_POLL_NOTIFIED (100 * TN_MSEC) /* a safety net under inotify */
 
 #define FLAG_SYNCED 1u
 #define FLAG_HELD 2u
@@ -694,34 +697,55 @@ static int file_list(void *state, tn_lease_info *out, size_t max,
   return 0;
 }
 
-/* Poll the table; wake at the holder's expiry at the latest. */
+/* Wait for the term to end: woken by inotify when the file is written (a
+ * release, a takeover), and at the holder's expiry at the latest. Without
+ * inotify (or if it runs out of watches) it polls every WATCH_POLL. */
 static int file_watch(void *state, const char *name, uint64_t token,
                       tn_nanos timeout) {
   struct file_auth *fa = state;
   tn_nanos until = tn_nanos_add_sat(tn_now(), timeout);
+  int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), rc = 0;
+  if (ino >= 0 && inotify_add_watch(ino, fa->path, IN_MODIFY) < 0) {
+    close(ino);
+    ino = -1;
+  }
   for (;;) {
     tn_lease_info info;
     tn_nanos now, nap;
-    struct timespec ts;
-    int rc = file_observe(fa, name, &info);
-    if (rc == TN_ENOENT)
-      return 0;
+    rc = file_observe(fa, name, &info);
+    if (rc == TN_ENOENT) {
+      rc = 0;
+      break;
+    }
     if (rc != 0)
-      return rc;
+      break;
     if (!info.held || info.token != token)
-      return 0;
+      break;
     now = tn_now();
-    if (now >= until)
-      return TN_ETIMEDOUT;
-    nap = WATCH_POLL;
+    if (now >= until) {
+      rc = TN_ETIMEDOUT;
+      break;
+    }
+    nap = ino >= 0 ? WATCH_POLL_NOTIFIED : WATCH_POLL;
     if (info.remaining < nap)
       nap = info.remaining > 0 ? info.remaining : 0;
     if (until - now < nap)
       nap = until - now;
-    ts.tv_sec = (time_t)(nap / TN_SEC);
-    ts.tv_nsec = (long)(nap % TN_SEC);
-    nanosleep(&ts, NULL);
+    if (ino >= 0) {
+      struct pollfd pfd = {ino, POLLIN, 0};
+      char events[4096];
+      int ms = (int)((nap + TN_MSEC - 1) / TN_MSEC);
+      if (poll(&pfd, 1, ms) > 0)
+        while (read(ino, events, sizeof events) > 0)
+          ; /* drain; the table is re-read above */
+    } else {
+      struct timespec ts = {(time_t)(nap / TN_SEC), (long)(nap % TN_SEC)};
+      nanosleep(&ts, NULL);
+    }
   }
+  if (ino >= 0)
+    close(ino);
+  return rc;
 }
 
 const tn__backend tn__file_backend = {
