@@ -41,7 +41,7 @@ asan: deps
 tsan: deps
 	@$(CMAKE_CONFIG) -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=Debug -DTENURE_SANITIZE=thread >/dev/null
 	@cmake --build $(BUILD)-tsan -j $(JOBS)
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
 	  ctest --test-dir $(BUILD)-tsan --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 install: build
