@@ -612,6 +612,9 @@ static void test_two_gates(void) {
   for (cycle = 0; cycle < 200; cycle++) {
     CU_ASSERT_EQUAL(tn_gate_drain(r.a, 5 * TN_SEC, NULL), 0);
     CU_ASSERT_FALSE(tn_gate_draining(r.b));
+    /* stay shut a moment, so that workers really meet a closed gate even
+     * when this machine schedules them late */
+    usleep(1000);
     tn_gate_open(r.a);
   }
   atomic_store(&r.stop, 1);
