@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <tenure/error.h>
 #include <tenure/gate.h>
 #include <time.h>
