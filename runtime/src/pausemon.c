@@ -326,16 +326,29 @@ static void emit(tn_pausemon *m, tn_pause_event *ev, tn_nanos now) {
  * handler. So before calling a gap "unknown" or "cpu", give the handler a
  * moment to be counted. Only paid on a pause with no other explanation.
  */
-static uint64_t await_sigcont(uint64_t seen) {
+static uint64_t await_sigcont(const tn_pausemon *m, uint64_t seen,
+                              tn_nanos *last_running) {
+  tn_nanos t = tn_now();
   uint64_t cont;
   int i;
   for (i = 0; i < SIGCONT_GRACE_NAPS; i++) {
     struct timespec nap = {0, 100 * 1000};
+    tn_nanos after;
     cont = atomic_load_explicit(&sigcont_count, memory_order_acquire);
     if (cont != seen)
-      return cont;
+      break;
     nanosleep(&nap, NULL);
+    after = tn_now();
+    if (after - t > m->cfg.threshold) {
+      /* Stalled again while waiting: that is a new pause, and a SIGCONT
+       * seen now belongs to it. Leave both to the next step, which will
+       * measure from the last moment we know we ran. */
+      *last_running = t;
+      return seen;
+    }
+    t = after;
   }
+  *last_running = t;
   return atomic_load_explicit(&sigcont_count, memory_order_acquire);
 }
 
@@ -421,8 +434,8 @@ tn_nanos tn__pausemon_step(tn_pausemon *m) {
 
   if (is_pause && !gap.gc_overlap && cont == m->last_sigcont &&
       clk.suspended == 0) {
-    cont = await_sigcont(m->last_sigcont);
-    resumed = tn_now(); /* we slept: schedule from now */
+    /* we slept: schedule from the last moment we know we ran */
+    cont = await_sigcont(m, m->last_sigcont, &resumed);
   }
 
   if (is_pause && !gap.gc_overlap) {

@@ -38,7 +38,7 @@ track "$p"
 wait_until 5000 out_has "$tmp/w.out" "3 events" || fail "no first refresh"
 event_line 1 gc $((20 * S)) $((9 * MS)) > "$tmp/E.jsonl"
 wait_until 5000 out_has "$tmp/w.out" "1 event," || fail "a truncated file was not read again: $(tail -n 9 "$tmp/w.out")"
-grep -q "truncated or replaced" "$tmp/w.err" || fail "no notice of the truncation: $(cat "$tmp/w.err")"
+wait_until 2000 grep -q "truncated or replaced" "$tmp/w.err" || fail "no notice of the truncation: $(cat "$tmp/w.err")"
 kill -TERM "$p"
 set +e; wait "$p"; rc=$?; set -e
 [ "$rc" -eq 0 ] || fail "pausestat --watch exited $rc on SIGTERM"
