@@ -375,6 +375,25 @@ static long find(const struct entry *e, size_t n, const char *name) {
   return -1;
 }
 
+/* Take the lock and read the table; on failure nothing is held. */
+static int lock_and_load(struct file_auth *fa, struct entry **e, size_t *n) {
+  int rc = lock_file(fa);
+  if (rc)
+    return rc;
+  rc = load(fa, e, n);
+  if (rc)
+    unlock_file(fa);
+  return rc;
+}
+
+/* Read the table under the lock, for queries that change nothing. */
+static int read_table(struct file_auth *fa, struct entry **e, size_t *n) {
+  int rc = lock_and_load(fa, e, n);
+  if (rc == 0)
+    unlock_file(fa);
+  return rc;
+}
+
 /* Is the current copy a live hold right now? */
 static int held_now(const struct file_auth *fa, const struct slot *s,
                     tn_nanos now) {
@@ -525,14 +544,9 @@ static int file_acquire(void *state, const char *name, const char *holder,
   size_t n;
   long i;
   tn_nanos now;
-  int rc = lock_file(fa);
+  int rc = lock_and_load(fa, &e, &n);
   if (rc)
     return rc;
-  rc = load(fa, &e, &n);
-  if (rc) {
-    unlock_file(fa);
-    return rc;
-  }
   now = tn_now();
   i = find(e, n, name);
   if (i >= 0 && held_now(fa, &e[i].s[e[i].cur], now)) {
@@ -568,14 +582,9 @@ static int file_renew(void *state, const char *name, const char *holder,
   size_t n;
   long i;
   tn_nanos now;
-  int rc = lock_file(fa);
+  int rc = lock_and_load(fa, &e, &n);
   if (rc)
     return rc;
-  rc = load(fa, &e, &n);
-  if (rc) {
-    unlock_file(fa);
-    return rc;
-  }
   now = tn_now();
   i = find(e, n, name);
   if (i < 0 || !held_now(fa, &e[i].s[e[i].cur], now) ||
@@ -603,14 +612,9 @@ static int end_term(struct file_auth *fa, const char *name,
   struct slot s;
   size_t n;
   long i;
-  int rc = lock_file(fa);
+  int rc = lock_and_load(fa, &e, &n);
   if (rc)
     return rc;
-  rc = load(fa, &e, &n);
-  if (rc) {
-    unlock_file(fa);
-    return rc;
-  }
   i = find(e, n, name);
   if (i < 0 || !held_now(fa, &e[i].s[e[i].cur], tn_now()) ||
       (holder && (e[i].s[e[i].cur].token != token ||
@@ -655,11 +659,7 @@ static int file_observe(void *state, const char *name, tn_lease_info *out) {
   struct entry *e;
   size_t n;
   long i;
-  int rc = lock_file(fa);
-  if (rc)
-    return rc;
-  rc = load(fa, &e, &n);
-  unlock_file(fa);
+  int rc = read_table(fa, &e, &n);
   if (rc)
     return rc;
   i = find(e, n, name);
@@ -677,11 +677,7 @@ static int file_list(void *state, tn_lease_info *out, size_t max,
   struct entry *e;
   size_t n, i, k = 0;
   tn_nanos now;
-  int rc = lock_file(fa);
-  if (rc)
-    return rc;
-  rc = load(fa, &e, &n);
-  unlock_file(fa);
+  int rc = read_table(fa, &e, &n);
   if (rc)
     return rc;
   now = tn_now();
