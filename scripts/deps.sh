@@ -13,6 +13,8 @@ packages=(
   libjansson-dev                        # JSON parsing of telemetry and server replies
   faketime                              # the wall-clock-jump safety test
   prometheus                            # promtool checks the exposition text
+  etcd-server libcurl4-openssl-dev      # the etcd backend and its tests (a real etcd 3.4)
+  python3 openssl                       # test rigs: free ports, a throwaway TLS CA
 )
 
 missing=()

@@ -13,6 +13,11 @@ src="$root/tests/fuzz/fuzz_$name.c"
 extra=()
 case "$name" in
   pausesim_spec) extra=("$root"/tools/pausesim/spec.c -I"$root/tools/pausesim") ;;
+  etcd_reply) extra=("$root"/lease/backends/etcd_proto.c "$root"/lease/src/crc32c.c
+                     -I"$root/lease/backends" -I"$root/lease/src" -I"$root/lease/include"
+                     $(pkg-config --cflags --libs jansson)) ;;
+  fence_state) extra=("$root"/lease/src/fence_format.c "$root"/lease/src/crc32c.c
+                      -I"$root/lease/src" -I"$root/lease/include") ;;
 esac
 clang -g -O1 -fsanitize=fuzzer,address,undefined -DTN_TESTING=1 \
   -I"$root/runtime/include" -I"$root/runtime/src" \

@@ -17,7 +17,8 @@ struct tn_authority {
   void *state;
 };
 
-static const tn__backend *const backends[] = {&tn__file_backend};
+static const tn__backend *const backends[] = {
+    &tn__file_backend, &tn__etcd_backend, &tn__etcds_backend};
 
 static __thread char last_error[512];
 
@@ -89,7 +90,7 @@ int tn_authority_open(const char *uri, tn_authority **out) {
   }
   return tn__authority_fail(TN_EINVAL,
                             "authority URI \"%.200s\": unknown scheme \"%.*s\" "
-                            "(this build knows file://)",
+                            "(this build knows file://, etcd://, etcds://)",
                             uri, (int)(scheme_len > 32 ? 32 : scheme_len), uri);
 }
 

@@ -42,6 +42,8 @@ typedef struct tn__backend {
 } tn__backend;
 
 extern const tn__backend tn__file_backend;
+extern const tn__backend tn__etcd_backend;  /* etcd:// */
+extern const tn__backend tn__etcds_backend; /* etcds:// (TLS) */
 
 /* Set the calling thread's error text (printf format). Returns code. */
 int tn__authority_fail(int code, const char *fmt, ...)

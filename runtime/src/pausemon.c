@@ -19,6 +19,9 @@
  * lateness but as a window in the hook's ring, with exact start and end, and
  * is reported from there. A lateness that overlaps a window (both at once,
  * e.g. on a starved CPU) is the same pause and is not reported twice.
+ * Every window, however short, also goes to a per-kind histogram (planned
+ * when the governor marked it with tn__pausemon_planned_begin), so that
+ * planned and unplanned collections are counted and timed exactly.
  *
  * Invariants: the hook only reads the clock and does atomic stores (it runs
  * with the collector's lock held and the world stopped). The sampler never
@@ -69,6 +72,7 @@ static _Atomic tn_nanos sigcont_at; /* boot time of the latest SIGCONT */
 static struct sigaction sigcont_prev;
 
 static _Atomic(tn_pausemon *) hooks_owner;
+static _Atomic int gc_hook_active;
 
 void tn__pausemon_planned_begin(void) { atomic_fetch_add(&gc_planned_depth, 1); }
 void tn__pausemon_planned_end(void) { atomic_fetch_sub(&gc_planned_depth, 1); }
@@ -97,6 +101,32 @@ void tn__pausemon_gc_event(int type) {
     atomic_store_explicit(&gc_ring_next, n + 1, memory_order_release);
     atomic_store_explicit(&gc_open_start, 0, memory_order_release);
   }
+}
+
+uint64_t tn__pausemon_gc_windows(void) {
+  return atomic_load_explicit(&gc_ring_next, memory_order_acquire);
+}
+
+int tn__pausemon_gc_window(uint64_t n, tn_nanos *start, tn_nanos *end,
+                           int *planned) {
+  struct gc_window *w;
+  if (n == 0)
+    return TN_ENOENT;
+  w = &gc_ring[(n - 1) % GC_RING];
+  /* the same seqlock-style read as the sampler's */
+  if (atomic_load_explicit(&w->seq, memory_order_acquire) != n)
+    return TN_ENOENT;
+  *start = atomic_load_explicit(&w->start, memory_order_relaxed);
+  *end = atomic_load_explicit(&w->end, memory_order_relaxed);
+  *planned = atomic_load_explicit(&w->planned, memory_order_relaxed);
+  atomic_thread_fence(memory_order_acquire);
+  if (atomic_load_explicit(&w->seq, memory_order_relaxed) != n)
+    return TN_ENOENT;
+  return 0;
+}
+
+int tn__pausemon_gc_hook_active(void) {
+  return atomic_load_explicit(&gc_hook_active, memory_order_acquire);
 }
 
 static void GC_CALLBACK gc_hook(GC_EventType type) {
@@ -159,6 +189,10 @@ struct tn_pausemon {
   _Atomic uint64_t count[TN_CAUSE_COUNT];
   _Atomic tn_nanos total[TN_CAUSE_COUNT];
   tn_histogram *hist[TN_CAUSE_COUNT];
+  /* every stop-the-world window, by kind (not only the pause events) */
+  _Atomic uint64_t gc_count[TN_GC_KIND_COUNT];
+  _Atomic tn_nanos gc_total[TN_GC_KIND_COUNT];
+  tn_histogram *gc_hist[TN_GC_KIND_COUNT];
   _Atomic tn_nanos started;
 
   pthread_mutex_t ring_lock;
@@ -178,6 +212,15 @@ struct tn_pausemon {
 
 static const char *const cause_names[TN_CAUSE_COUNT] = {
     "gc", "suspend", "stopped", "cpu", "unknown"};
+
+static const char *const gc_kind_names[TN_GC_KIND_COUNT] = {"planned",
+                                                           "unplanned"};
+
+const char *tn_gc_kind_name(tn_gc_kind kind) {
+  if ((unsigned)kind >= TN_GC_KIND_COUNT)
+    return "invalid";
+  return gc_kind_names[kind];
+}
 
 const char *tn_pause_cause_name(tn_pause_cause cause) {
   if ((unsigned)cause >= TN_CAUSE_COUNT)
@@ -417,6 +460,13 @@ tn_nanos tn__pausemon_step(tn_pausemon *m) {
     if (atomic_load_explicit(&w->seq, memory_order_relaxed) != m->gc_seen + 1)
       continue;
     atomic_fetch_add_explicit(&m->gc_windows, 1, memory_order_relaxed);
+    {
+      int kind = planned ? TN_GC_PLANNED : TN_GC_UNPLANNED;
+      tn_histogram_record(m->gc_hist[kind], we - ws);
+      atomic_fetch_add_explicit(&m->gc_count[kind], 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&m->gc_total[kind], we - ws,
+                                memory_order_relaxed);
+    }
     if (is_pause && ws < now && we > prev_wake)
       gap.gc_overlap = 1;
     if (we - ws > m->cfg.threshold) {
@@ -531,6 +581,12 @@ int tn_pausemon_open(const tn_pausemon_config *cfg, tn_pausemon **out) {
       return TN_ENOMEM;
     }
   }
+  for (i = 0; i < TN_GC_KIND_COUNT; i++) {
+    if (tn_histogram_new(&m->gc_hist[i]) != 0) {
+      tn_pausemon_close(m);
+      return TN_ENOMEM;
+    }
+  }
   m->runq_reader = proc_runq_reader;
   m->runq_arg = m;
   m->stat_fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
@@ -569,6 +625,7 @@ static int install_hooks(tn_pausemon *m) {
     gc_prev_hook = GC_get_on_collection_event();
     GC_set_on_collection_event(gc_hook);
     m->own_gc_hook = 1;
+    atomic_store(&gc_hook_active, 1);
   }
   return 0;
 }
@@ -579,6 +636,7 @@ static void remove_hooks(tn_pausemon *m) {
     if (GC_get_on_collection_event() == gc_hook)
       GC_set_on_collection_event(gc_prev_hook);
     m->own_gc_hook = 0;
+    atomic_store(&gc_hook_active, 0);
   }
   if (m->own_sigcont) {
     struct sigaction cur;
@@ -637,6 +695,8 @@ void tn_pausemon_close(tn_pausemon *m) {
     close(m->stat_fd);
   for (i = 0; i < TN_CAUSE_COUNT; i++)
     tn_histogram_free(m->hist[i]);
+  for (i = 0; i < TN_GC_KIND_COUNT; i++)
+    tn_histogram_free(m->gc_hist[i]);
   pthread_mutex_destroy(&m->ring_lock);
   pthread_mutex_destroy(&m->sub_lock);
   free(m->ring);
@@ -685,6 +745,23 @@ void tn_pausemon_snapshot_cause(const tn_pausemon *m, tn_pause_cause cause,
     tn_histogram_snapshot(m->hist[cause], dst);
 }
 
+void tn_pausemon_snapshot_gc(const tn_pausemon *m, tn_gc_kind kind,
+                             tn_histogram *dst) {
+  if ((unsigned)kind < TN_GC_KIND_COUNT)
+    tn_histogram_snapshot(m->gc_hist[kind], dst);
+}
+
+static void summarize(const tn_histogram *h, tn_histogram *snap,
+                      tn_pause_summary *s) {
+  if (snap && s->count) {
+    tn_histogram_snapshot(h, snap);
+    s->p50 = tn_histogram_percentile(snap, 50);
+    s->p99 = tn_histogram_percentile(snap, 99);
+    s->p999 = tn_histogram_percentile(snap, 99.9);
+    s->max = tn_histogram_max(snap);
+  }
+}
+
 void tn_pausemon_stats_get(const tn_pausemon *m, tn_pausemon_stats *out) {
   tn_histogram *snap = NULL;
   int i;
@@ -711,13 +788,13 @@ void tn_pausemon_stats_get(const tn_pausemon *m, tn_pausemon_stats *out) {
     tn_pause_summary *s = &out->cause[i];
     s->count = atomic_load(&m->count[i]);
     s->total = atomic_load(&m->total[i]);
-    if (snap && s->count) {
-      tn_histogram_snapshot(m->hist[i], snap);
-      s->p50 = tn_histogram_percentile(snap, 50);
-      s->p99 = tn_histogram_percentile(snap, 99);
-      s->p999 = tn_histogram_percentile(snap, 99.9);
-      s->max = tn_histogram_max(snap);
-    }
+    summarize(m->hist[i], snap, s);
+  }
+  for (i = 0; i < TN_GC_KIND_COUNT; i++) {
+    tn_pause_summary *s = &out->gc[i];
+    s->count = atomic_load(&m->gc_count[i]);
+    s->total = atomic_load(&m->gc_total[i]);
+    summarize(m->gc_hist[i], snap, s);
   }
   tn_histogram_free(snap);
 }

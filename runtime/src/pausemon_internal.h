@@ -39,4 +39,16 @@ void tn__pausemon_note_sigcont(void);
 void tn__pausemon_planned_begin(void);
 void tn__pausemon_planned_end(void);
 
+/* The hook's record of stop-the-world windows, process-wide, for the
+ * governor to measure its own collections exactly. Windows are numbered
+ * 1, 2, ...: tn__pausemon_gc_windows() is the number of the latest one
+ * completed (0: none). tn__pausemon_gc_window() copies window n: 0, or
+ * TN_ENOENT when it was never written or has been overwritten (the ring
+ * keeps the last 64). Neither blocks; any thread. */
+uint64_t tn__pausemon_gc_windows(void);
+int tn__pausemon_gc_window(uint64_t n, tn_nanos *start, tn_nanos *end,
+                           int *planned);
+/* Non-zero while some monitor's collection-event hook is installed. */
+int tn__pausemon_gc_hook_active(void);
+
 #endif

@@ -1,8 +1,9 @@
 /*
- * The tn_runtime façade: wires the pause monitor and telemetry to the
- * control socket. It owns no logic of its own beyond start order (monitor
- * first, so the socket never serves a half-built runtime) and the reverse
- * order on stop.
+ * The tn_runtime façade: wires the pause monitor, the collector governor
+ * and telemetry to the control socket. It owns no logic of its own beyond
+ * start order (monitor first, so the governor's collections are measured
+ * from the start; socket last, so it never serves a half-built runtime) and
+ * the reverse order on stop.
  */
 #define _GNU_SOURCE
 #include <tenure/error.h>
@@ -15,8 +16,14 @@
 
 #define EVENTS_BATCH 256
 
+/* The socket's collect commands wait at most this long for the governor
+ * (a deferral, a drain and a collection on a large heap). */
+#define COLLECT_WAIT (60 * TN_SEC)
+
 struct tn_runtime {
   tn_pausemon *pausemon;
+  tn_gcgov *gcgov;
+  tn_gate *gate; /* not owned */
   tn_ctl_server *ctl;
 };
 
@@ -41,13 +48,13 @@ static int reply_with(tn_ctl_out *out, const tn_runtime *rt, const char *args,
 }
 
 static int write_status(FILE *f, const tn_runtime *rt, const char *args) {
-  tn_telemetry_sources src = {rt->pausemon};
+  tn_telemetry_sources src = {rt->pausemon, rt->gcgov, rt->gate};
   (void)args;
   return tn_telemetry_write_status(f, &src);
 }
 
 static int write_metrics(FILE *f, const tn_runtime *rt, const char *args) {
-  tn_telemetry_sources src = {rt->pausemon};
+  tn_telemetry_sources src = {rt->pausemon, rt->gcgov, rt->gate};
   (void)args;
   return tn_telemetry_write_prometheus(f, &src);
 }
@@ -87,11 +94,35 @@ static int on_metrics(const char *args, tn_ctl_out *out, void *arg) {
 static int on_events(const char *args, tn_ctl_out *out, void *arg) {
   return reply_with(out, arg, args, write_events);
 }
+/* Runs on the control socket's thread, which the collector does not know
+ * (GC_gcollect there aborts): the governor's thread collects, this one
+ * waits for it. */
+static int collect_with(tn_ctl_out *out, tn_runtime *rt, const char *args,
+                        tn_gc_kind kind) {
+  tn_gc_plan done;
+  char line[1024];
+  int rc, n;
+  if (args[0] != '\0')
+    return TN_EINVAL;
+  if (rt->gcgov == NULL)
+    return TN_ENOTSUP;
+  rc = tn_gcgov_collect(rt->gcgov, kind, COLLECT_WAIT, &done);
+  if (rc != 0)
+    return rc;
+  n = tn_gc_plan_to_json(&done, line, sizeof line - 1);
+  if (n <= 0 || (size_t)n >= sizeof line - 1)
+    return TN_ERANGE;
+  line[n++] = '\n';
+  return tn_ctl_out_write(out, line, (size_t)n);
+}
+
 static int on_collect(const char *args, tn_ctl_out *out, void *arg) {
-  (void)args;
-  (void)out;
-  (void)arg;
-  return TN_ENOTSUP; /* until a collector governor runs */
+  return collect_with(out, arg, args, TN_GC_PLANNED);
+}
+
+static int on_collect_unplanned(const char *args, tn_ctl_out *out,
+                                void *arg) {
+  return collect_with(out, arg, args, TN_GC_UNPLANNED);
 }
 
 int tn_runtime_start(const tn_runtime_config *cfg, tn_runtime **out) {
@@ -103,9 +134,20 @@ int tn_runtime_start(const tn_runtime_config *cfg, tn_runtime **out) {
   rt = calloc(1, sizeof *rt);
   if (rt == NULL)
     return TN_ENOMEM;
+  rt->gate = cfg->gate;
   rc = tn_pausemon_open(&cfg->pausemon, &rt->pausemon);
   if (rc == 0)
     rc = tn_pausemon_start(rt->pausemon);
+  if (rc == 0 && cfg->gc_governor) {
+    tn_gcgov_config gc = cfg->gcgov;
+    if (gc.gate == NULL)
+      gc.gate = cfg->gate;
+    if (gc.events_path == NULL)
+      gc.events_path = cfg->pausemon.events_path;
+    rc = tn_gcgov_open(&gc, &rt->gcgov);
+    if (rc == 0)
+      rc = tn_gcgov_start(rt->gcgov);
+  }
   if (rc == 0 && !cfg->no_control_socket) {
     tn_ctl_config cc = {0};
     cc.path = cfg->socket_path;
@@ -119,7 +161,8 @@ int tn_runtime_start(const tn_runtime_config *cfg, tn_runtime **out) {
     if (rc == 0)
       rc = tn_ctl_server_register(rt->ctl, "collect", on_collect, rt);
     if (rc == 0)
-      rc = tn_ctl_server_register(rt->ctl, "collect-unplanned", on_collect, rt);
+      rc = tn_ctl_server_register(rt->ctl, "collect-unplanned",
+                                  on_collect_unplanned, rt);
     if (rc == 0)
       rc = tn_ctl_server_start(rt->ctl);
   }
@@ -136,12 +179,16 @@ void tn_runtime_stop(tn_runtime *rt) {
     return;
   if (rt->ctl)
     tn_ctl_server_free(rt->ctl);
+  if (rt->gcgov)
+    tn_gcgov_close(rt->gcgov);
   if (rt->pausemon)
     tn_pausemon_close(rt->pausemon);
   free(rt);
 }
 
 tn_pausemon *tn_runtime_pausemon(tn_runtime *rt) { return rt->pausemon; }
+
+tn_gcgov *tn_runtime_gcgov(tn_runtime *rt) { return rt->gcgov; }
 
 const char *tn_runtime_socket_path(const tn_runtime *rt) {
   return rt->ctl ? tn_ctl_server_path(rt->ctl) : NULL;

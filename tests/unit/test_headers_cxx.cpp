@@ -2,6 +2,7 @@
 #include <tenure/clock.h>
 #include <tenure/ctl.h>
 #include <tenure/error.h>
+#include <tenure/etcd.h>
 #include <tenure/fence.h>
 #include <tenure/gate.h>
 #include <tenure/histogram.h>

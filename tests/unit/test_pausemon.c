@@ -223,6 +223,52 @@ static void test_gc_window_exact(void) {
   on_time(m, 1);
   CU_ASSERT_TRUE(last_event(m).planned);
   CU_ASSERT_EQUAL(last_event(m).duration, 9 * TN_MSEC);
+  /* every window, short ones included, is counted and timed by kind */
+  tn_pausemon_stats_get(m, &st);
+  CU_ASSERT_EQUAL(st.gc[TN_GC_UNPLANNED].count, 2);
+  CU_ASSERT_EQUAL(st.gc[TN_GC_UNPLANNED].total, 22 * TN_MSEC + 123);
+  CU_ASSERT(st.gc[TN_GC_UNPLANNED].max >= 20 * TN_MSEC);
+  CU_ASSERT(st.gc[TN_GC_UNPLANNED].max <= 20 * TN_MSEC + 123);
+  CU_ASSERT_EQUAL(st.gc[TN_GC_PLANNED].count, 1);
+  CU_ASSERT_EQUAL(st.gc[TN_GC_PLANNED].total, 9 * TN_MSEC);
+  {
+    tn_histogram *h;
+    CU_ASSERT_EQUAL_FATAL(tn_histogram_new(&h), 0);
+    tn_pausemon_snapshot_gc(m, TN_GC_UNPLANNED, h);
+    CU_ASSERT_EQUAL(tn_histogram_count(h), 2);
+    CU_ASSERT_EQUAL(tn_histogram_count_le(h, 5 * TN_MSEC), 1);
+    tn_pausemon_snapshot_gc(m, TN_GC_PLANNED, h);
+    CU_ASSERT_EQUAL(tn_histogram_count(h), 1);
+    tn_histogram_free(h);
+  }
+  CU_ASSERT_STRING_EQUAL(tn_gc_kind_name(TN_GC_PLANNED), "planned");
+  CU_ASSERT_STRING_EQUAL(tn_gc_kind_name(TN_GC_KIND_COUNT), "invalid");
+  close_stepped(m);
+}
+
+/* The hook's ring, read back by window number (the governor's exact
+ * pause). */
+static void test_gc_window_readback(void) {
+  tn_pausemon *m = open_stepped(NULL);
+  tn_nanos ws, we;
+  int planned;
+  uint64_t n;
+  tn__pausemon_planned_begin();
+  tn__pausemon_gc_event(GC_EVENT_PRE_STOP_WORLD);
+  mc.boot += 3 * TN_MSEC + 7;
+  tn__pausemon_gc_event(GC_EVENT_POST_START_WORLD);
+  tn__pausemon_planned_end();
+  n = tn__pausemon_gc_windows();
+  CU_ASSERT(n > 0);
+  CU_ASSERT_EQUAL(tn__pausemon_gc_window(n, &ws, &we, &planned), 0);
+  CU_ASSERT_EQUAL(we - ws, 3 * TN_MSEC + 7);
+  CU_ASSERT_TRUE(planned);
+  CU_ASSERT_EQUAL(tn__pausemon_gc_window(n + 1, &ws, &we, &planned),
+                  TN_ENOENT); /* not yet written */
+  CU_ASSERT_EQUAL(tn__pausemon_gc_window(0, &ws, &we, &planned), TN_ENOENT);
+  if (n > 64) /* overwritten: the ring keeps 64 */
+    CU_ASSERT_EQUAL(tn__pausemon_gc_window(n - 64, &ws, &we, &planned),
+                    TN_ENOENT);
   close_stepped(m);
 }
 
@@ -489,6 +535,7 @@ static const tn_cu_test step_tests[] = {
     {"suspend", test_suspend},
     {"cpu starvation", test_cpu_starvation},
     {"gc window exact, planned flag", test_gc_window_exact},
+    {"gc window read back by number", test_gc_window_readback},
     {"gc and lateness reported once", test_gc_overlapping_lateness_reported_once},
     {"stats, epoch and ring", test_stats_and_ring},
     {"subscribers", test_subscribers},

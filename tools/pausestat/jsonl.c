@@ -352,6 +352,15 @@ static int take_line(pst_jsonl *r, const char *line, size_t len,
       report(r, "not valid JSON: %s (column %d)", jerr.text, jerr.column);
     return 0;
   }
+  if (r->kind == PST_LINE_EVENT && json_is_object(v) &&
+      json_is_string(json_object_get(v, "kind"))) {
+    /* The same sink also carries the collector governor's objects
+     * ({"kind":"drain"}, {"kind":"collection"}): not pause events, not
+     * malformed either. Pause events have no "kind". */
+    json_decref(v);
+    r->valid++;
+    return 0;
+  }
   if (r->kind == PST_LINE_EVENT) {
     pst_event ev;
     rc = pst_event_from_json(v, &ev, why, sizeof why);

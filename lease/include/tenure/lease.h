@@ -51,6 +51,9 @@ typedef struct tn_lease tn_lease;
  * Open the authority named by uri:
  *   file:///path/to/leases.tn   the embedded authority (one machine, no
  *                               server); the file is created if missing.
+ *   etcd://host:port[,host:port...][/prefix]
+ *   etcds://...                 etcd v3 through its JSON gateway (plain or
+ *                               TLS); docs/backends.md.
  * Returns 0, TN_EINVAL (malformed URI or unknown scheme), TN_ECORRUPT (the
  * file exists but is not a valid lease table: it is never reinitialised),
  * TN_EPERM, TN_EIO. tn_authority_last_error() then says why in words.

@@ -28,8 +28,9 @@
  * called in any state except after close.
  *
  * Concurrency:
- *   tn_pausemon_epoch, _stats, _snapshot_cause, _events_since: any thread,
- *     any time between open and close, concurrently with the sampler.
+ *   tn_pausemon_epoch, _stats, _snapshot_cause, _snapshot_gc, _events_since:
+ *     any thread, any time between open and close, concurrently with the
+ *     sampler.
  *   tn_pausemon_subscribe/_unsubscribe: any thread except from inside a
  *     subscriber callback; unsubscribe returns only once the callback is not
  *     running and will not run again.
@@ -64,6 +65,18 @@ typedef enum tn_pause_cause {
 const char *tn_pause_cause_name(tn_pause_cause cause);
 /* The inverse; returns TN_EINVAL for an unknown name. */
 int tn_pause_cause_parse(const char *name, tn_pause_cause *out);
+
+/* Kinds of collection: planned (a collector governor announced it and
+ * drained the gate first) or unplanned (anything else: a backstop, another
+ * library's GC_gcollect, the collector's own trigger). */
+typedef enum tn_gc_kind {
+  TN_GC_PLANNED = 0,
+  TN_GC_UNPLANNED,
+  TN_GC_KIND_COUNT
+} tn_gc_kind;
+
+/* "planned", "unplanned"; "invalid" otherwise. */
+const char *tn_gc_kind_name(tn_gc_kind kind);
 
 typedef struct tn_pause_event {
   uint64_t seq;          /* 1, 2, ... per monitor */
@@ -131,6 +144,9 @@ typedef struct tn_pausemon_stats {
   int clock_synced;        /* kernel says the wall clock is synchronized */
   uint64_t gc_windows;     /* stop-the-world windows seen (all sizes) */
   tn_pause_summary cause[TN_CAUSE_COUNT];
+  /* Every stop-the-world window, however short (not only pause events), by
+   * kind: planned when a governor marked it (tn_gcgov). */
+  tn_pause_summary gc[TN_GC_KIND_COUNT];
 } tn_pausemon_stats;
 
 /* Fill *out. Thread-safe; a consistent-enough snapshot (per field). */
@@ -139,6 +155,10 @@ void tn_pausemon_stats_get(const tn_pausemon *m, tn_pausemon_stats *out);
 /* Copy the histogram of one cause into dst (from tn_histogram_new). */
 void tn_pausemon_snapshot_cause(const tn_pausemon *m, tn_pause_cause cause,
                                 tn_histogram *dst);
+
+/* Copy the histogram of every stop-the-world window of one kind into dst. */
+void tn_pausemon_snapshot_gc(const tn_pausemon *m, tn_gc_kind kind,
+                             tn_histogram *dst);
 
 /* Copy up to n of the retained events with seq > since, oldest first.
  * Returns how many were copied. */

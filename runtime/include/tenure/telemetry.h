@@ -12,6 +12,8 @@
 #define TENURE_TELEMETRY_H
 
 #include <stdio.h>
+#include <tenure/gate.h>
+#include <tenure/gcgov.h>
 #include <tenure/pausemon.h>
 
 #ifdef __cplusplus
@@ -21,6 +23,9 @@ extern "C" {
 /* The parts to report on; a NULL part is left out. */
 typedef struct tn_telemetry_sources {
   const tn_pausemon *pausemon;
+  const tn_gcgov *gcgov; /* collections, heap, allocation rate, malloc */
+  const tn_gate *gate;   /* in flight, draining, shed; drains come from the
+                            governor that drains it (gcgov) */
 } tn_telemetry_sources;
 
 /* Upper bounds (seconds) of the fixed `le` buckets, 1 ms .. 10 s. */

@@ -16,9 +16,17 @@ for f in bin/pausemeter bin/pausesim bin/pausestat bin/tenurectl \
 done
 [ ! -e "$prefix/include/tenure/clock_testing.h" ] || { echo "FAIL: a test-only header was installed"; exit 1; }
 
+# A sanitized build installs sanitized libraries: consumers need the same
+# runtime.
+san=$(sed -n 's/^TENURE_SANITIZE:STRING=//p' "$build/CMakeCache.txt")
+sanflags=()
+if [ -n "$san" ]; then
+  sanflags=("-fsanitize=$san")
+fi
+
 # pkg-config
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
-cc -o "$tmp/pc" "$here/consumer.c" $(pkg-config --cflags --libs tenure) -Wl,-rpath,"$libdir"
+cc "${sanflags[@]}" -o "$tmp/pc" "$here/consumer.c" $(pkg-config --cflags --libs tenure) -Wl,-rpath,"$libdir"
 "$tmp/pc" | grep -q 'consumer linked tenure' || { echo "FAIL: pkg-config consumer"; exit 1; }
 
 # CMake package
@@ -32,7 +40,8 @@ add_executable(consumer consumer.c)
 target_link_libraries(consumer PRIVATE tenure::lease tenure::runtime)
 CM
 cmake -S "$tmp/cm" -B "$tmp/cm/b" -DCMAKE_PREFIX_PATH="$prefix" \
-  -DCMAKE_BUILD_RPATH="$libdir" > "$tmp/cm.log" 2>&1 || { cat "$tmp/cm.log"; echo "FAIL: find_package"; exit 1; }
+  -DCMAKE_BUILD_RPATH="$libdir" -DCMAKE_C_FLAGS="${sanflags[*]}" \
+  -DCMAKE_EXE_LINKER_FLAGS="${sanflags[*]}" > "$tmp/cm.log" 2>&1 || { cat "$tmp/cm.log"; echo "FAIL: find_package"; exit 1; }
 cmake --build "$tmp/cm/b" > "$tmp/cmb.log" 2>&1 || { cat "$tmp/cmb.log"; echo "FAIL: CMake consumer build"; exit 1; }
 "$tmp/cm/b/consumer" | grep -q 'consumer linked tenure' || { echo "FAIL: CMake consumer"; exit 1; }
 "$prefix/bin/pausesim" --version | grep -q '^pausesim (tenure)' || { echo "FAIL: installed tool"; exit 1; }

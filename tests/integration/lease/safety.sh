@@ -11,16 +11,27 @@
 # faketime: the candidates run under libfaketime with the wall clock set a
 # year back and running ten times fast, monotonic clocks untouched. Nothing
 # may change, because no decision in tenure reads the wall clock.
+#
+# The environment may point the run at another authority; the defaults are
+# the file authority's run above:
+#   AUTHORITY=etcd://...    (default file://WORKDIR/leases.tn)
+#   LEASE_TTL=2s            (default 300ms)
+#   STALL_DURATION=SPEC     pausesim -d (default uniform:20ms,900ms)
+#   STALL_INTERVAL=SPEC     pausesim -i (default uniform:50ms,300ms)
 set -euo pipefail
 build=$1
 mode=${2:-plain}
 per=${3:-35}
+ttl=${LEASE_TTL:-300ms}
+stall_duration=${STALL_DURATION:-uniform:20ms,900ms}
+stall_interval=${STALL_INTERVAL:-uniform:50ms,300ms}
 candidates=3
 fc=$build/examples/fenced_counter
 check=$build/examples/check_writes
 psim=$build/tools/pausesim/pausesim
 
 work=$(mktemp -d /tmp/tenure-it-safety-XXXXXX)
+authority=${AUTHORITY:-file://$work/leases.tn}
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
@@ -36,7 +47,10 @@ if [ "$mode" = faketime ]; then
     echo "SKIP: libfaketime not installed (Debian package faketime)"
     exit 77
   fi
-  prefix=(env LD_PRELOAD="$lib" FAKETIME="-365d x10" FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_NO_CACHE=1)
+  # Under ASan the preload comes before the ASan runtime, which ASan refuses
+  # unless told that the order is intended.
+  prefix=(env LD_PRELOAD="$lib" FAKETIME="-365d x10" FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_NO_CACHE=1
+          ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0")
   # prove the preload really moves the wall clock for these processes
   now=$(date +%s); faked=$("${prefix[@]}" date +%s)
   if [ $((now - faked)) -lt 86400 ]; then
@@ -45,8 +59,8 @@ if [ "$mode" = faketime ]; then
 fi
 
 for i in $(seq 1 $candidates); do
-  "${prefix[@]}" "$fc" --authority "file://$work/leases.tn" --lease counter \
-    --id "c$i" --store "$work/store" --ttl 300ms --work 10ms --interval 2ms \
+  "${prefix[@]}" "$fc" --authority "$authority" --lease counter \
+    --id "c$i" --store "$work/store" --ttl "$ttl" --work 10ms --interval 2ms \
     --quiet &
   pids+=($!)
 done
@@ -55,7 +69,7 @@ sleep 0.5
 stallers=()
 for i in $(seq 1 $candidates); do
   "$psim" --pid "${pids[$((i-1))]}" --seed "$((100 + i))" \
-    -d uniform:20ms,900ms -i uniform:50ms,300ms -n "$per" -q \
+    -d "$stall_duration" -i "$stall_interval" -n "$per" -q \
     --log "$work/stalls-$i.jsonl" &
   stallers+=($!)
 done
