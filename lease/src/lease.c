@@ -384,6 +384,29 @@ int tn_lease_release(tn_lease *l) {
   return rc;
 }
 
+static tn_gc_answer on_collection_notice(const tn_gc_plan *plan,
+                                        tn_nanos *defer, void *arg) {
+  tn_lease *l = arg;
+  (void)defer;
+  if (plan->kind == TN_GC_ANNOUNCE) {
+    tn_pause_decision d = tn_lease_prepare_for_pause(l, plan->expected_pause);
+    atomic_fetch_add(&l->pause_decisions[d], 1);
+  }
+  return TN_GC_NOW;
+}
+
+int tn_lease_follow_collections(tn_lease *l, tn_gcgov *g) {
+  return tn_gcgov_subscribe(g, on_collection_notice, l);
+}
+
+int tn_lease_unfollow_collections(tn_lease *l, tn_gcgov *g) {
+  return tn_gcgov_unsubscribe(g, on_collection_notice, l);
+}
+
+uint64_t tn_lease_pause_decisions(const tn_lease *l, tn_pause_decision d) {
+  return (unsigned)d < 4 ? atomic_load(&l->pause_decisions[d]) : 0;
+}
+
 tn_pause_decision tn_lease_prepare_for_pause(tn_lease *l, tn_nanos pause) {
   tn_nanos need = pause + l->opts.margin;
   if (tn_lease_state_get(l) != TN_LEASE_LEADER)

@@ -29,6 +29,7 @@ struct tn_lease {
   _Atomic int handed_off;      /* released ahead of a planned pause */
   _Atomic int refuse_all;      /* out of memory for a snapshot: refuse */
   _Atomic uint64_t refusals;   /* guard refusals */
+  _Atomic uint64_t pause_decisions[4]; /* by tn_pause_decision */
 };
 
 /* Fill the defaults of in (NULL: all defaults) and check them. */

@@ -479,6 +479,36 @@ static void test_leader_stop_releases(void) {
   tn_authority_close(auth);
 }
 
+/* The governor's announcements reach the lease's pause decision. */
+static void test_follows_collections(void) {
+  tn_gcgov *g = NULL;
+  tn_lease *l;
+  tn_gc_plan done;
+  memset((void *)&fake, 0, sizeof fake);
+  CU_ASSERT_EQUAL_FATAL(tn__authority_wrap(&fake_backend, &fake, &auth), 0);
+  l = open_lease(10 * TN_SEC, 1000, 50 * TN_MSEC);
+  CU_ASSERT_EQUAL_FATAL(tn_gcgov_open(NULL, &g), 0);
+  CU_ASSERT_EQUAL_FATAL(tn_gcgov_start(g), 0);
+  CU_ASSERT_EQUAL_FATAL(tn_lease_follow_collections(l, g), 0);
+  /* not leading: nothing to decide */
+  CU_ASSERT_EQUAL(tn_gcgov_collect(g, TN_GC_PLANNED, 5 * TN_SEC, &done), 0);
+  CU_ASSERT_EQUAL(tn_lease_pause_decisions(l, TN_PAUSE_NOT_LEADER), 1);
+  /* leading with ten seconds left: keep leading through the pause */
+  CU_ASSERT_EQUAL_FATAL(tn_lease_try_acquire(l), 0);
+  CU_ASSERT_EQUAL(tn_gcgov_collect(g, TN_GC_PLANNED, 5 * TN_SEC, &done), 0);
+  CU_ASSERT_EQUAL(tn_lease_pause_decisions(l, TN_PAUSE_KEEP), 1);
+  CU_ASSERT_EQUAL(tn_lease_state_get(l), TN_LEASE_LEADER);
+  /* an unplanned collection is not announced: no decision */
+  CU_ASSERT_EQUAL(tn_gcgov_collect(g, TN_GC_UNPLANNED, 5 * TN_SEC, &done), 0);
+  CU_ASSERT_EQUAL(tn_lease_pause_decisions(l, TN_PAUSE_KEEP), 1);
+  CU_ASSERT_EQUAL(tn_lease_unfollow_collections(l, g), 0);
+  CU_ASSERT_EQUAL(tn_gcgov_collect(g, TN_GC_PLANNED, 5 * TN_SEC, &done), 0);
+  CU_ASSERT_EQUAL(tn_lease_pause_decisions(l, TN_PAUSE_KEEP), 1);
+  tn_gcgov_close(g);
+  tn_lease_close(l);
+  tn_authority_close(auth);
+}
+
 static void test_names(void) {
   CU_ASSERT_STRING_EQUAL(tn_lease_state_name(TN_LEASE_LEADER), "leader");
   CU_ASSERT_STRING_EQUAL(tn_stepdown_reason_name(TN_STEPDOWN_PLANNED_PAUSE),
@@ -506,6 +536,7 @@ static const tn_cu_test loop_tests[] = {
     {"L2: guards refuse before step-down runs",
      test_leader_loop_guards_refuse_before_step_down},
     {"stop releases", test_leader_stop_releases},
+    {"governor announcements drive the decision", test_follows_collections},
     {NULL, NULL}};
 
 static const tn_cu_suite suites[] = {

@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <tenure/clock.h>
+#include <tenure/gcgov.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -197,6 +198,20 @@ typedef enum tn_pause_decision {
   TN_PAUSE_NOT_LEADER
 } tn_pause_decision;
 tn_pause_decision tn_lease_prepare_for_pause(tn_lease *l, tn_nanos pause);
+
+/*
+ * Let the collector governor's planned-collection announcements drive the
+ * decision above: on each announcement the lease calls
+ * tn_lease_prepare_for_pause with the expected pause, then lets the
+ * collection go ahead. The decision may cost one round trip to the
+ * authority (a renewal or a release) on the governor's thread. Call
+ * tn_lease_unfollow_collections before closing the lease or the governor.
+ * Returns 0, or the governor's subscription error (TN_EBUSY when full).
+ */
+int tn_lease_follow_collections(tn_lease *l, tn_gcgov *g);
+int tn_lease_unfollow_collections(tn_lease *l, tn_gcgov *g);
+/* How many announcements led to each decision, for tests and telemetry. */
+uint64_t tn_lease_pause_decisions(const tn_lease *l, tn_pause_decision d);
 
 #ifdef __cplusplus
 }
