@@ -50,7 +50,7 @@
 #define MAX_SUBSCRIBERS 16
 #define GC_RING 64
 #define STEAL_EVERY (100 * TN_MSEC)
-#define SIGCONT_GRACE_NAPS 30 /* of 100 us: about 3 ms */
+#define SIGCONT_GRACE_NAPS 100 /* of 100 us: about 10 ms */
 
 /* --- process-wide hooks (there is one collector and one SIGCONT) -------- */
 

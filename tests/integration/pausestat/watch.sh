@@ -58,7 +58,7 @@ done < "$tmp/w.out"
 
 note "on a terminal the screen is cleared before each refresh"
 : > "$tmp/tty.out"
-timeout -s INT 1.5 script -qec "'$PAUSESTAT' --events '$tmp/E.jsonl' --watch=0.3" "$tmp/tty.out" > /dev/null 2>&1 || true
+timeout -s INT 4 script -qec "'$PAUSESTAT' --events '$tmp/E.jsonl' --watch=0.3" "$tmp/tty.out" > /dev/null 2>&1 || true
 [ "$(grep -o $'\x1b\[H\x1b\[2J' "$tmp/tty.out" | wc -l)" -ge 2 ] ||
   fail "no screen clearing on a terminal: $(od -c "$tmp/tty.out" | head)"
 
