@@ -372,27 +372,28 @@ static void emit(tn_pausemon *m, tn_pause_event *ev, tn_nanos now) {
 static uint64_t await_sigcont(const tn_pausemon *m, uint64_t seen,
                               tn_nanos *last_running) {
   tn_nanos t = tn_now();
-  uint64_t cont;
+  uint64_t cont = atomic_load_explicit(&sigcont_count, memory_order_acquire);
   int i;
-  for (i = 0; i < SIGCONT_GRACE_NAPS; i++) {
+  for (i = 0; i < SIGCONT_GRACE_NAPS && cont == seen; i++) {
     struct timespec nap = {0, 100 * 1000};
     tn_nanos after;
-    cont = atomic_load_explicit(&sigcont_count, memory_order_acquire);
-    if (cont != seen)
-      break;
     nanosleep(&nap, NULL);
     after = tn_now();
+    cont = atomic_load_explicit(&sigcont_count, memory_order_acquire);
     if (after - t > m->cfg.threshold) {
-      /* Stalled again while waiting: that is a new pause, and a SIGCONT
-       * seen now belongs to it. Leave both to the next step, which will
-       * measure from the last moment we know we ran. */
+      /* The nap itself overran: a stall of its own (another SIGSTOP, or
+       * just a loaded CPU). The next step measures it from t. A SIGCONT
+       * seen now is taken for the gap being attributed: a late handler
+       * is far more common than a second stall within these milliseconds
+       * (and then only the cause of the first gap is wrong, not a
+       * duration). */
       *last_running = t;
-      return seen;
+      return cont;
     }
     t = after;
   }
   *last_running = t;
-  return atomic_load_explicit(&sigcont_count, memory_order_acquire);
+  return cont;
 }
 
 void tn__pausemon_sampler_init(tn_pausemon *m) {
@@ -412,15 +413,20 @@ void tn__pausemon_sampler_init(tn_pausemon *m) {
 tn_nanos tn__pausemon_next_wake(const tn_pausemon *m) { return m->next_wake; }
 
 tn_nanos tn__pausemon_step(tn_pausemon *m) {
+  /* The evidence is read before the clock. A stop that lands between the
+   * two would otherwise let this (on-time) step swallow the SIGCONT that
+   * ends it, and the next step would find the gap with no SIGCONT left.
+   * Read first, a stop after it makes this step late and the count moves
+   * after our read, where the grace wait below finds it.
+   * sigcont_at is stored before the count is bumped: acquire on the count
+   * makes the matching timestamp visible. */
+  uint64_t cont = atomic_load_explicit(&sigcont_count, memory_order_acquire);
+  tn_nanos runq = m->runq_reader(m->runq_arg);
   tn_nanos now = tn_now();
   tn_nanos interval = m->cfg.interval;
   tn_nanos late = now - m->next_wake;
   tn_nanos prev_wake = m->next_wake - interval;
   tn_clockwatch_report clk;
-  tn_nanos runq = m->runq_reader(m->runq_arg);
-  uint64_t cont = atomic_load_explicit(&sigcont_count, memory_order_acquire);
-  /* sigcont_at is stored before the count is bumped: acquire on the count
-   * makes the matching timestamp visible. */
   uint64_t gc_next = atomic_load_explicit(&gc_ring_next, memory_order_acquire);
   tn_nanos gc_open = atomic_load_explicit(&gc_open_start, memory_order_acquire);
   tn__gap gap;
