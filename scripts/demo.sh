@@ -11,6 +11,8 @@
 # Exits non-zero if the checker finds a violation.
 #
 #   AUTHORITY=file:///path/leases.tn scripts/demo.sh   (default: a temp file)
+#   AUTHORITY=etcd://127.0.0.1:2379 scripts/demo.sh     an etcd you run
+#   AUTHORITY=etcd scripts/demo.sh                      start a local etcd
 set -euo pipefail
 build=${BUILD:-build}
 bin() { echo "$build/$1"; }
@@ -22,18 +24,36 @@ ctl=$(bin tools/tenurectl/tenurectl)
 
 work=$(mktemp -d /tmp/tenure-demo-XXXXXX)
 authority=${AUTHORITY:-file://$work/leases.tn}
-case "$authority" in
-  file://*) ;;
-  *) echo "demo: this build knows file:// authorities only (got $authority)" >&2; exit 2 ;;
-esac
-ttl=1s
+etcd_dir=
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [ -n "$etcd_dir" ]; then
+    "$(dirname "$0")/../tests/integration/engines/etcd.sh" stop "$etcd_dir" >/dev/null 2>&1 || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
+
+# The stalls are scaled to the TTL: etcd grants at least 2 s.
+ttl=1s
+stalls="1500ms 1800ms 300ms 1300ms 2s 1500ms 1200ms"
+gap=1.2
+case "$authority" in
+  file://*) ;;
+  etcd)
+    # start a local single-member etcd on free ports for the demo
+    etcd_dir=$work/etcd
+    mkdir -p "$etcd_dir"
+    echo "demo: starting a local etcd (tests/integration/engines/etcd.sh)"
+    "$(dirname "$0")/../tests/integration/engines/etcd.sh" start single "$etcd_dir" >/dev/null
+    authority="etcd://$(cat "$etcd_dir/endpoints")/tenure-demo"
+    ttl=2s; stalls="3s 3500ms 500ms 2500ms 4s 3s"; gap=2.5 ;;
+  etcd://*|etcds://*)
+    ttl=2s; stalls="3s 3500ms 500ms 2500ms 4s 3s"; gap=2.5 ;;
+  *) echo "demo: AUTHORITY must be file:///path, etcd://host:port[,...], or 'etcd' to start a local one (got $authority)" >&2; exit 2 ;;
+esac
 
 t0=$(awk '{print $1}' /proc/uptime)
 stamp() { awk -v t0="$t0" '{printf "[%7.3fs]", $1 - t0}' /proc/uptime; }
@@ -65,7 +85,7 @@ pid_of() { echo "${pids[$((${1#c} - 1))]}"; }
 sleep 1
 # Stall durations: most beyond the TTL (the leader loses its term while
 # stopped), one short one it rides out.
-for d in 1500ms 1800ms 300ms 1300ms 2s 1500ms 1200ms; do
+for d in $stalls; do
   who=$(leader)
   if [ -z "$who" ]; then
     note "no leader right now; waiting"
@@ -76,7 +96,7 @@ for d in 1500ms 1800ms 300ms 1300ms 2s 1500ms 1200ms; do
   "$psim" --pid "$(pid_of "$who")" -d "$d" -n 1 -q --log "$work/stall.jsonl.tmp"
   cat "$work/stall.jsonl.tmp" >> "$work/stalls.jsonl"
   note "pausesim: $who resumed"
-  sleep 1.2
+  sleep "$gap"
 done
 
 note "stopping the candidates"
