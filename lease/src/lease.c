@@ -111,7 +111,7 @@ static int publish(tn_lease *l, uint64_t token, tn_nanos deadline,
   s->token = token;
   s->deadline = deadline;
   s->state = state;
-  old = rcu_xchg_pointer(&l->snap, s);
+  old = atomic_exchange_explicit(&l->snap, s, memory_order_acq_rel);
   if (old)
     tn__rcu_call(&old->rcu, free_snapshot);
   return 0;
@@ -168,7 +168,7 @@ void tn_lease_close(tn_lease *l) {
   struct snapshot *s;
   if (l == NULL)
     return;
-  s = rcu_xchg_pointer(&l->snap, NULL);
+  s = atomic_exchange_explicit(&l->snap, NULL, memory_order_acq_rel);
   tn__rcu_synchronize();
   free(s);
   tn__rcu_barrier(); /* earlier snapshots queued with call_rcu */
@@ -181,7 +181,7 @@ static void read_snapshot(const tn_lease *l, uint64_t *token,
                           tn_nanos *deadline, tn_lease_state *state) {
   struct snapshot *s;
   tn__rcu_read_lock();
-  s = rcu_dereference(((tn_lease *)l)->snap);
+  s = atomic_load_explicit(&((tn_lease *)l)->snap, memory_order_acquire);
   if (s) {
     *token = s->token;
     *deadline = s->deadline;

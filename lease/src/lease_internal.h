@@ -21,7 +21,10 @@ struct tn_lease {
   char holder[TN_HOLDER_MAX + 1];
   tn_lease_options opts; /* resolved: no defaults left */
 
-  struct snapshot *snap; /* RCU-protected, replaced whole */
+  /* RCU-protected, replaced whole. C11 atomics rather than liburcu's
+   * rcu_xchg_pointer/rcu_dereference: the same instructions on x86 (an
+   * xchg, a plain load), and visible to ThreadSanitizer. */
+  _Atomic(struct snapshot *) snap;
   pthread_mutex_t op_lock; /* serialises acquire / renew / release */
   tn_nanos last_renew;     /* t_send of the last successful grant */
 
