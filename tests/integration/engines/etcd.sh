@@ -16,6 +16,11 @@
 #   etcd.sh stop DIR                   stop every member by pid, remove data
 #   etcd.sh leader DIR                 print "NAME PID" of the raft leader
 #   etcd.sh pid DIR NAME               print the pid of member NAME (s1..s3)
+#   etcd.sh restart DIR NAME           start member NAME again (after a test
+#                                      killed it) with the command line
+#                                      recorded in DIR/NAME.cmd at start:
+#                                      same name, data dir and flags; wait
+#                                      for its /health, update DIR/NAME.pid
 #
 # Every member is started in its own session with its output in
 # DIR/NAME.log, so the setup test can exit while etcd runs on. A watchdog
@@ -119,7 +124,7 @@ start() { # single|cluster DIR
   if [ -e "$dir/alive" ]; then
     "$0" stop "$dir" || true
   fi
-  rm -f "$dir"/s*.log "$dir"/s*.pid "$dir/endpoints" "$dir/uri"
+  rm -f "$dir"/s*.log "$dir"/s*.pid "$dir"/s*.cmd "$dir/endpoints" "$dir/uri"
   if [ "$mode" = tls ]; then
     command -v openssl >/dev/null || die "openssl is needed for the tls mode"
     rm -rf "$dir/tls"
@@ -149,7 +154,7 @@ start() { # single|cluster DIR
       # setsid: its own session, so nothing of the caller's (ctest's
       # process group, a terminal's SIGHUP) reaches it; stdio to files so
       # the caller's pipes close when the caller exits.
-      setsid "$etcd_bin" --name "$name" --data-dir "$data/$name" \
+      local cmd=("$etcd_bin" --name "$name" --data-dir "$data/$name" \
         --listen-client-urls "$scheme://127.0.0.1:$c" \
         --advertise-client-urls "$scheme://127.0.0.1:$c" \
         "${tls_flags[@]}" \
@@ -158,8 +163,10 @@ start() { # single|cluster DIR
         --initial-cluster "$cluster" --initial-cluster-token "$token" \
         --initial-cluster-state new \
         --heartbeat-interval "${ETCD_HEARTBEAT_MS:-100}" \
-        --election-timeout "${ETCD_ELECTION_TIMEOUT_MS:-1000}" \
-        </dev/null >"$dir/$name.log" 2>&1 &
+        --election-timeout "${ETCD_ELECTION_TIMEOUT_MS:-1000}")
+      # the command line, for restart (rewritten per attempt: ports change)
+      printf '%q ' "${cmd[@]}" >"$dir/$name.cmd"
+      setsid "${cmd[@]}" </dev/null >"$dir/$name.log" 2>&1 &
       echo $! >"$dir/$name.pid"
       echo "$c" >"$dir/$name.port"
     done
@@ -237,6 +244,32 @@ stop() { # DIR
   echo "etcd.sh: stopped"
 }
 
+restart() { # DIR NAME: start a killed member again, same command line
+  local dir=$1 name=$2 cmd old waited=0
+  [ -e "$dir/$name.cmd" ] || die "restart: no $dir/$name.cmd (was $name started by this script?)"
+  [ -e "$dir/alive" ] || die "restart: $dir is not running (no $dir/alive)"
+  old=$(cat "$dir/$name.pid" 2>/dev/null || true)
+  is_etcd "$old" && die "restart: $name (pid $old) is still running"
+  eval "cmd=($(cat "$dir/$name.cmd"))"
+  scheme=http
+  if [[ " ${cmd[*]} " == *" --client-cert-auth "* ]]; then
+    scheme=https
+    tls_args=(--cacert "$dir/tls/ca.pem" --cert "$dir/tls/client.pem" --key "$dir/tls/client-key.pem")
+  fi
+  echo "--- restart $(date +%T)" >>"$dir/$name.log"
+  setsid "${cmd[@]}" </dev/null >>"$dir/$name.log" 2>&1 &
+  echo $! >"$dir/$name.pid"
+  until healthy "$(cat "$dir/$name.port")"; do
+    if ! is_etcd "$(cat "$dir/$name.pid")" || [ $waited -ge 300 ]; then
+      tail -n 5 "$dir/$name.log" >&2 || true
+      die "restart: $name did not become healthy; log in $dir/$name.log"
+    fi
+    sleep 0.05
+    waited=$((waited + 1))
+  done
+  echo "$name $scheme://127.0.0.1:$(cat "$dir/$name.port") pid $(cat "$dir/$name.pid")"
+}
+
 leader() { # DIR: "NAME PID" of the member that leads
   local dir=$1 f name port
   for f in "$dir"/s*.port; do
@@ -260,5 +293,6 @@ case ${1:-} in
   stop) [ $# -eq 2 ] || die "usage: etcd.sh stop DIR"; stop "$2" ;;
   leader) [ $# -eq 2 ] || die "usage: etcd.sh leader DIR"; leader "$2" ;;
   pid) [ $# -eq 3 ] || die "usage: etcd.sh pid DIR NAME"; cat "$2/$3.pid" ;;
-  *) die "usage: etcd.sh start single|cluster|tls DIR | stop DIR | leader DIR | pid DIR NAME" ;;
+  restart) [ $# -eq 3 ] || die "usage: etcd.sh restart DIR NAME"; restart "$2" "$3" ;;
+  *) die "usage: etcd.sh start single|cluster|tls DIR | stop DIR | leader DIR | pid DIR NAME | restart DIR NAME" ;;
 esac

@@ -12,8 +12,14 @@
 #   deadline passes (guards refuse from then on), and no write may be
 #   accepted from TTL after the outage began until it ends: nobody can hold
 #   the lease then.
+# Phase C: a follower is SIGKILLed while a holder leads, and restarted
+#   (etcd.sh restart: same name, data dir and flags); it must report /health
+#   again. The holder keeps leading (the other two are a quorum) or steps
+#   down cleanly. Then the holder is stopped so that another candidate
+#   acquires: its token must be above every token accepted before.
 # After each phase the members are resumed and writes must resume. The
-# checker must find 0 violations over the whole run.
+# checker must find 0 violations over the whole run (no stale or
+# overlapping holder's write accepted).
 set -euo pipefail
 build=$1
 rig=$2
@@ -27,7 +33,7 @@ stopped=()
 cleanup() {
   local p
   for p in "${stopped[@]}"; do kill -CONT "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do if [ -n "$p" ]; then kill -TERM "$p" 2>/dev/null || true; fi; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -94,8 +100,66 @@ stopped=()
 wait_writes 50 20 || fail "writes did not resume after phase B"
 echo "phase B: writes resumed ($(accepted) accepted so far)"
 
-for p in "${pids[@]}"; do kill -TERM "$p"; done
-for p in "${pids[@]}"; do wait "$p" || true; done
+# --- phase C: a member killed and restarted ---------------------------------
+# last_accepted FIELD: that field of the last accepted write
+last_accepted() {
+  python3 - "$work/store/writes.jsonl" "$1" <<'EOF'
+import json, sys
+last = None
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["accepted"]:
+        last = r
+print(last[sys.argv[2]] if last else "")
+EOF
+}
+member_healthy() { # NAME
+  curl -s --max-time 2 --noproxy '*' "http://127.0.0.1:$(cat "$fixture/$1.port")/health" |
+    grep -q '"health":"true"'
+}
+read -r lname _ <<<"$("$rig" leader "$fixture")" || fail "no etcd leader"
+victim=""
+for m in s1 s2 s3; do
+  if [ "$m" != "$lname" ]; then victim=$m; break; fi
+done
+vpid=$("$rig" pid "$fixture" "$victim")
+holder=$(last_accepted holder)
+tok_before=$(last_accepted token)
+echo "phase C: SIGKILL etcd follower $victim (pid $vpid) while $holder holds token $tok_before"
+kill -KILL "$vpid"
+for ((i = 0; i < 50; i++)); do
+  [ "$(cat "/proc/$vpid/comm" 2>/dev/null)" = etcd ] || break
+  sleep 0.1
+done
+if [ "$(cat "/proc/$vpid/comm" 2>/dev/null)" = etcd ]; then fail "$victim (pid $vpid) survived SIGKILL"; fi
+wait_writes 20 10 || fail "writes stopped with one follower down"
+sleep 1
+"$rig" restart "$fixture" "$victim" || fail "etcd.sh restart $victim failed"
+[ "$("$rig" pid "$fixture" "$victim")" != "$vpid" ] || fail "pid file of $victim not updated"
+member_healthy "$victim" || fail "restarted member $victim is not healthy"
+wait_writes 50 15 || fail "writes did not resume after restarting $victim"
+echo "phase C: $victim restarted (pid $("$rig" pid "$fixture" "$victim")); $(accepted) writes accepted so far, holder $(last_accepted holder)"
+# a new acquire: stop the current holder, another candidate must take over
+holder=$(last_accepted holder)
+tok_mid=$(last_accepted token)
+hidx=${holder#c}
+[[ "$hidx" =~ ^[123]$ ]] || fail "unexpected holder '$holder'"
+hpid=${pids[$((hidx - 1))]}
+kill -TERM "$hpid"
+wait "$hpid" || true
+pids[$((hidx - 1))]=""
+wait_writes 20 15 || fail "no new holder after stopping $holder"
+tok_after=$(last_accepted token)
+new_holder=$(last_accepted holder)
+echo "phase C: $holder stopped; $new_holder holds token $tok_after (before the kill: $tok_before, before the stop: $tok_mid)"
+[ "$new_holder" != "$holder" ] || fail "stopped holder $holder still writes"
+if [ "$tok_after" -le "$tok_before" ] || [ "$tok_after" -le "$tok_mid" ]; then
+  fail "token did not increase across the restart: $tok_after after $tok_before/$tok_mid"
+fi
+member_healthy "$victim" || fail "restarted member $victim is not healthy at the end"
+
+for p in "${pids[@]}"; do if [ -n "$p" ]; then kill -TERM "$p"; fi; done
+for p in "${pids[@]}"; do if [ -n "$p" ]; then wait "$p" || true; fi; done
 pids=()
 
 # The holder stepped down during phase B (its log times are boot seconds
