@@ -12,41 +12,8 @@ PAUSESIM=${1:?usage: $0 PATH_TO_PAUSESIM [...]}
 # well under 1 ms; the margin is for a loaded CI machine.
 TOL_NS=$(( ${PAUSESIM_TOL_MS:-10} * 1000000 ))
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pausesim-it.XXXXXX")
-started=()
-cleanup_hooks=()
-
-cleanup() {
-  local p h
-  for h in "${cleanup_hooks[@]+"${cleanup_hooks[@]}"}"; do
-    eval "$h" || true
-  done
-  for p in "${started[@]+"${started[@]}"}"; do
-    kill -CONT "$p" 2>/dev/null || true
-    kill -KILL "$p" 2>/dev/null || true
-  done
-  for p in "${started[@]+"${started[@]}"}"; do
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-
-note() { echo "-- $*"; }
-
-# Remember a background process for cleanup: track $!
-track() { started+=("$1"); }
-
-# Kill one of our processes and reap it quietly.
-kill_reap() {
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+it_scratch pausesim
 
 # The state letter of a process from /proc/PID/stat ('X' if it is gone).
 proc_state() {
@@ -79,17 +46,6 @@ all_threads_stopped() {
     st=$(cat "$t/stat" 2>/dev/null) || continue
     st=${st##*) }
     [ "${st%% *}" = T ] || return 1
-  done
-}
-
-# wait_until BOUND_MS COMMAND...: poll every 10 ms until COMMAND succeeds.
-wait_until() {
-  local bound=$1 waited=0
-  shift
-  until "$@"; do
-    [ "$waited" -lt "$bound" ] || return 1
-    sleep 0.01
-    waited=$((waited + 10))
   done
 }
 

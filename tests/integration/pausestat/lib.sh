@@ -9,46 +9,9 @@ set -euo pipefail
 PAUSESTAT=${1:?usage: $0 PATH_TO_PAUSESTAT [...]}
 [ -x "$PAUSESTAT" ] || { echo "FAIL: $PAUSESTAT is not executable" >&2; exit 1; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pausestat-it.XXXXXX")
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+it_scratch pausestat
 export TENURE_RUN_DIR=$tmp/run
-started=()
-cleanup_hooks=()
-
-cleanup() {
-  local p h
-  for h in "${cleanup_hooks[@]+"${cleanup_hooks[@]}"}"; do
-    eval "$h" || true
-  done
-  for p in "${started[@]+"${started[@]}"}"; do
-    kill -CONT "$p" 2> /dev/null || true
-    kill -KILL "$p" 2> /dev/null || true
-  done
-  for p in "${started[@]+"${started[@]}"}"; do
-    wait "$p" 2> /dev/null || true
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-
-note() { echo "-- $*"; }
-
-track() { started+=("$1"); }
-
-# wait_until BOUND_MS COMMAND...: poll every 10 ms until COMMAND succeeds.
-wait_until() {
-  local bound=$1 waited=0
-  shift
-  until "$@"; do
-    [ "$waited" -lt "$bound" ] || return 1
-    sleep 0.01
-    waited=$((waited + 10))
-  done
-}
 
 is_socket() { [ -S "$1" ]; }
 is_gone() { ! kill -0 "$1" 2> /dev/null; }
