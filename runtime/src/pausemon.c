@@ -173,6 +173,7 @@ struct tn_pausemon {
   uint64_t last_sigcont;
   uint64_t gc_seen;     /* gc windows consumed */
   int runq_fd;
+  int status_fd; /* /proc/self/status: a SIGCONT still pending */
   tn_nanos (*runq_reader)(void *);
   void *runq_arg;
   int stat_fd;
@@ -364,17 +365,69 @@ static void emit(tn_pausemon *m, tn_pause_event *ev, tn_nanos now) {
 }
 
 /*
+ * Is a SIGCONT queued for this process that no thread has taken yet? The
+ * kernel keeps a caught SIGCONT in the shared pending set (ShdPnd, or the
+ * leader's SigPnd for a thread-directed one) from the moment it resumes the
+ * process until some thread runs the handler. So this is the kernel's own
+ * record of the continue, and it does not depend on which thread the
+ * scheduler runs first. The masks are hexadecimal; bit SIGCONT-1 is ours.
+ */
+static int sigcont_pending(const tn_pausemon *m) {
+  char buf[4096];
+  const char *keys[] = {"\nShdPnd:", "\nSigPnd:"};
+  ssize_t n;
+  size_t k;
+  if (m->status_fd < 0)
+    return 0;
+  n = pread(m->status_fd, buf, sizeof buf - 1, 0);
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  for (k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+    const char *p = strstr(buf, keys[k]);
+    const char *end;
+    int bit = SIGCONT - 1;
+    if (p == NULL)
+      continue;
+    p += strlen(keys[k]);
+    while (*p == ' ' || *p == '\t')
+      p++;
+    end = p;
+    while ((*end >= '0' && *end <= '9') || (*end >= 'a' && *end <= 'f'))
+      end++;
+    /* the last hex digit holds bits 0-3, the one before bits 4-7, ... */
+    if (end - p > bit / 4) {
+      char c = *(end - 1 - bit / 4);
+      int v = c <= '9' ? c - '0' : c - 'a' + 10;
+      if (v & (1 << (bit % 4)))
+        return 1;
+    }
+  }
+  return 0;
+}
+
+/*
  * After SIGSTOP/SIGCONT every thread resumes at once, and the sampler (whose
  * deadline is long past) may run before the thread that takes the SIGCONT
- * handler. So before calling a gap "unknown" or "cpu", give the handler a
- * moment to be counted. Only paid on a pause with no other explanation.
+ * handler; on a loaded machine that thread may wait behind others for many
+ * milliseconds. So before calling a gap "unknown" or "cpu", look for the
+ * SIGCONT the kernel still holds for that handler (*owed is then set: the
+ * handler's increment, when it comes, belongs to this gap), and failing
+ * that give a handler that has already taken the signal a moment to be
+ * counted. Only paid on a pause with no other explanation.
  */
 static uint64_t await_sigcont(const tn_pausemon *m, uint64_t seen,
-                              tn_nanos *last_running) {
+                              tn_nanos *last_running, int *owed) {
   tn_nanos t = tn_now();
   uint64_t cont = atomic_load_explicit(&sigcont_count, memory_order_acquire);
   int i;
-  for (i = 0; i < SIGCONT_GRACE_NAPS && cont == seen; i++) {
+  *owed = 0;
+  if (cont <= seen && sigcont_pending(m)) {
+    *owed = 1;
+    *last_running = t;
+    return cont;
+  }
+  for (i = 0; i < SIGCONT_GRACE_NAPS && cont <= seen; i++) {
     struct timespec nap = {0, 100 * 1000};
     tn_nanos after;
     nanosleep(&nap, NULL);
@@ -401,6 +454,8 @@ void tn__pausemon_sampler_init(tn_pausemon *m) {
   tn_clockwatch_init(&m->watch, 0);
   m->last_runq = m->runq_reader(m->runq_arg);
   m->last_sigcont = atomic_load(&sigcont_count);
+  if (m->status_fd < 0)
+    m->status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
   m->gc_seen = atomic_load(&gc_ring_next);
   m->last_steal = read_steal(m);
   m->next_wake = tn_now() + m->cfg.interval;
@@ -432,6 +487,7 @@ tn_nanos tn__pausemon_step(tn_pausemon *m) {
   tn__gap gap;
   int is_pause = late > m->cfg.threshold;
   tn_nanos steal_delta = 0, resumed = now;
+  int owed = 0; /* a SIGCONT seen pending, its handler not yet run */
 
   atomic_fetch_add_explicit(&m->wakeups, 1, memory_order_relaxed);
   memset(&gap, 0, sizeof gap);
@@ -488,10 +544,10 @@ tn_nanos tn__pausemon_step(tn_pausemon *m) {
   if (is_pause && gc_open != 0 && gc_open < now)
     gap.gc_overlap = 1; /* reported when the window closes */
 
-  if (is_pause && !gap.gc_overlap && cont == m->last_sigcont &&
+  if (is_pause && !gap.gc_overlap && cont <= m->last_sigcont &&
       clk.suspended == 0) {
     /* we slept: schedule from the last moment we know we ran */
-    cont = await_sigcont(m, m->last_sigcont, &resumed);
+    cont = await_sigcont(m, m->last_sigcont, &resumed, &owed);
   }
 
   if (is_pause && !gap.gc_overlap) {
@@ -500,7 +556,7 @@ tn_nanos tn__pausemon_step(tn_pausemon *m) {
     /* The stall began somewhere in the last interval: take the middle. */
     tn_nanos end = now;
     ev.start = m->next_wake - interval / 2;
-    gap.sigcont = cont != m->last_sigcont;
+    gap.sigcont = owed || cont > m->last_sigcont;
     if (gap.sigcont) {
       /* The SIGCONT handler may run before the sampler is scheduled again
        * (or after: then it is no help). The earlier of the two is the
@@ -521,7 +577,12 @@ tn_nanos tn__pausemon_step(tn_pausemon *m) {
     emit(m, &ev, now);
   }
   m->last_runq = runq;
-  m->last_sigcont = cont;
+  /* A SIGCONT taken from the pending set is consumed now: the handler's
+   * increment, whenever it runs, must not explain a later gap. The count
+   * only grows, so last_sigcont may run one ahead until the handler runs;
+   * every comparison above is ordered for that reason. */
+  if (cont + (uint64_t)owed > m->last_sigcont)
+    m->last_sigcont = cont + (uint64_t)owed;
 
   m->next_wake += interval;
   if (m->next_wake <= resumed)
@@ -570,7 +631,7 @@ int tn_pausemon_open(const tn_pausemon_config *cfg, tn_pausemon **out) {
   if (m->cfg.ring_size == 0)
     m->cfg.ring_size = 1024;
   m->cfg.events_path = NULL; /* not kept: the caller owns the string */
-  m->sink_fd = m->runq_fd = m->stat_fd = -1;
+  m->sink_fd = m->runq_fd = m->stat_fd = m->status_fd = -1;
   if (m->cfg.interval < 100 * TN_USEC || m->cfg.interval > TN_SEC ||
       m->cfg.threshold < TN_MSEC || m->cfg.threshold <= m->cfg.interval) {
     tn_pausemon_close(m);
@@ -699,6 +760,8 @@ void tn_pausemon_close(tn_pausemon *m) {
   }
   if (m->stat_fd >= 0)
     close(m->stat_fd);
+  if (m->status_fd >= 0)
+    close(m->status_fd);
   for (i = 0; i < TN_CAUSE_COUNT; i++)
     tn_histogram_free(m->hist[i]);
   for (i = 0; i < TN_GC_KIND_COUNT; i++)
