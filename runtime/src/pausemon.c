@@ -208,6 +208,7 @@ struct tn_pausemon {
   pthread_t thread;
   _Atomic int running;
   _Atomic int stopping;
+  _Atomic int sampling; /* the sampler thread has its baseline */
   int own_gc_hook, own_sigcont;
 };
 
@@ -422,26 +423,30 @@ static uint64_t await_sigcont(const tn_pausemon *m, uint64_t seen,
   uint64_t cont = atomic_load_explicit(&sigcont_count, memory_order_acquire);
   int i;
   *owed = 0;
-  if (cont <= seen && sigcont_pending(m)) {
+  /* Only while nothing is owed (cont == seen): a SIGCONT taken from the
+   * pending set stays there until its handler runs, and must not explain
+   * every gap until then. */
+  if (cont == seen && sigcont_pending(m)) {
     *owed = 1;
     *last_running = t;
     return cont;
   }
   for (i = 0; i < SIGCONT_GRACE_NAPS && cont <= seen; i++) {
     struct timespec nap = {0, 100 * 1000};
+    uint64_t before = cont;
     tn_nanos after;
     nanosleep(&nap, NULL);
     after = tn_now();
     cont = atomic_load_explicit(&sigcont_count, memory_order_acquire);
     if (after - t > m->cfg.threshold) {
       /* The nap itself overran: a stall of its own (another SIGSTOP, or
-       * just a loaded CPU). The next step measures it from t. A SIGCONT
-       * seen now is taken for the gap being attributed: a late handler
-       * is far more common than a second stall within these milliseconds
-       * (and then only the cause of the first gap is wrong, not a
-       * duration). */
+       * just a loaded CPU). The next step measures it from t, and a
+       * SIGCONT that came during it belongs to it, not to the gap being
+       * attributed: a late handler of this gap's own SIGCONT was looked
+       * for in the pending set above. (Taking it here made a CPU gap
+       * "stopped" and the real stall after it "unknown".) */
       *last_running = t;
-      return cont;
+      return before;
     }
     t = after;
   }
@@ -557,10 +562,11 @@ tn_nanos tn__pausemon_step(tn_pausemon *m) {
     tn_nanos end = now;
     ev.start = m->next_wake - interval / 2;
     gap.sigcont = owed || cont > m->last_sigcont;
-    if (gap.sigcont) {
+    if (gap.sigcont && !owed) {
       /* The SIGCONT handler may run before the sampler is scheduled again
        * (or after: then it is no help). The earlier of the two is the
-       * better end of the stall. */
+       * better end of the stall. (Not when the continue came from the
+       * pending set: its handler has not run, the time is an older one.) */
       tn_nanos at = atomic_load_explicit(&sigcont_at, memory_order_relaxed);
       if (at > ev.start && at < end)
         end = at;
@@ -597,6 +603,7 @@ static void *sampler_main(void *arg) {
   pthread_sigmask(SIG_BLOCK, &all, NULL);
   m->runq_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
   tn__pausemon_sampler_init(m);
+  atomic_store_explicit(&m->sampling, 1, memory_order_release);
   while (!atomic_load_explicit(&m->stopping, memory_order_acquire)) {
     struct timespec ts;
     int rc;
@@ -737,6 +744,13 @@ int tn_pausemon_start(tn_pausemon *m) {
     return tn__from_errno(rc);
   }
   m->running = 1;
+  /* Return only once the sampler has taken its baseline: a stall that
+   * lands before that would be no gap of its, and be missed (a tool that
+   * waits for this start, pausesim -- COMMAND, would stall too early). */
+  while (!atomic_load_explicit(&m->sampling, memory_order_acquire)) {
+    struct timespec nap = {0, 100 * 1000};
+    nanosleep(&nap, NULL);
+  }
   return 0;
 }
 
@@ -746,6 +760,7 @@ void tn_pausemon_stop(tn_pausemon *m) {
   atomic_store_explicit(&m->stopping, 1, memory_order_release);
   pthread_join(m->thread, NULL); /* the sampler wakes within one interval */
   m->running = 0;
+  atomic_store(&m->sampling, 0);
   remove_hooks(m);
 }
 
