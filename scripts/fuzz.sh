@@ -18,6 +18,8 @@ case "$name" in
                      $(pkg-config --cflags --libs jansson)) ;;
   fence_state) extra=("$root"/lease/src/fence_format.c "$root"/lease/src/crc32c.c
                       -I"$root/lease/src" -I"$root/lease/include") ;;
+  lease_file) extra=("$root"/lease/backends/file_format.c "$root"/lease/src/crc32c.c
+                     -I"$root/lease/backends" -I"$root/lease/src" -I"$root/lease/include") ;;
 esac
 clang -g -O1 -fsanitize=fuzzer,address,undefined -DTN_TESTING=1 \
   -I"$root/runtime/include" -I"$root/runtime/src" \

@@ -4,6 +4,14 @@
  * start order (monitor first, so the governor's collections are measured
  * from the start; socket last, so it never serves a half-built runtime) and
  * the reverse order on stop.
+ *
+ * Readiness. A tool that starts this process and wants to know when its
+ * pause monitor is up (pausesim -- COMMAND, so that no stall lands before
+ * there is a monitor to see it) passes a pipe's write end in
+ * TENURE_READY_FD. tn_runtime_start writes 'S' on entry, then 'R' and closes
+ * the pipe once everything runs, or 'F' if the start failed (a second
+ * attempt, like pausemeter's retry without a socket, writes 'S' again).
+ * Only a pipe is written to, and only by the first runtime that is ready.
  */
 #define _GNU_SOURCE
 #include <tenure/error.h>
@@ -11,8 +19,13 @@
 #include <tenure/telemetry.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #define EVENTS_BATCH 256
 
@@ -26,6 +39,46 @@ struct tn_runtime {
   tn_gate *gate; /* not owned */
   tn_ctl_server *ctl;
 };
+
+/* --- readiness (TENURE_READY_FD) ---------------------------------------- */
+
+static pthread_mutex_t ready_lock = PTHREAD_MUTEX_INITIALIZER;
+static int ready_fd = -2; /* -2: not looked up yet, -1: none or done */
+
+static void ready_note(char word) {
+  pthread_mutex_lock(&ready_lock);
+  if (ready_fd == -2) {
+    const char *v = getenv("TENURE_READY_FD");
+    char *end = NULL;
+    long fd = v ? strtol(v, &end, 10) : -1;
+    struct stat st;
+    ready_fd = -1;
+    if (v && *v && end && *end == '\0' && fd > 2 && fd < 65536 &&
+        fstat((int)fd, &st) == 0 && S_ISFIFO(st.st_mode))
+      ready_fd = (int)fd;
+  }
+  if (ready_fd >= 0) {
+    /* A reader that went away must not kill us with SIGPIPE: block it for
+     * the write and take the one the write raised, if any. */
+    sigset_t pipe_set, old;
+    struct timespec zero = {0, 0};
+    ssize_t n;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    do
+      n = write(ready_fd, &word, 1);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EPIPE && !sigismember(&old, SIGPIPE))
+      sigtimedwait(&pipe_set, NULL, &zero);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (n != 1 || word == 'R') {
+      close(ready_fd); /* said, or nobody listens any more */
+      ready_fd = -1;
+    }
+  }
+  pthread_mutex_unlock(&ready_lock);
+}
 
 typedef int (*stream_writer)(FILE *f, const tn_runtime *rt, const char *args);
 
@@ -131,9 +184,12 @@ int tn_runtime_start(const tn_runtime_config *cfg, tn_runtime **out) {
   int rc;
   if (cfg == NULL)
     cfg = &defaults;
+  ready_note('S');
   rt = calloc(1, sizeof *rt);
-  if (rt == NULL)
+  if (rt == NULL) {
+    ready_note('F');
     return TN_ENOMEM;
+  }
   rt->gate = cfg->gate;
   rc = tn_pausemon_open(&cfg->pausemon, &rt->pausemon);
   if (rc == 0)
@@ -168,9 +224,11 @@ int tn_runtime_start(const tn_runtime_config *cfg, tn_runtime **out) {
   }
   if (rc != 0) {
     tn_runtime_stop(rt);
+    ready_note('F');
     return rc;
   }
   *out = rt;
+  ready_note('R');
   return 0;
 }
 

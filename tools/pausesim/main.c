@@ -19,6 +19,11 @@
  * With a COMMAND, signals meant for pausesim are passed on to the command
  * straight from the handler (kill() is async-signal-safe), except those a
  * terminal sent to the whole process group, which the command already got.
+ * No stall lands before the command is ready: a command that starts a
+ * tenure runtime says so through the pipe in TENURE_READY_FD ('S' when the
+ * start begins, 'R' once its monitor and socket run), and pausesim waits
+ * for the 'R' (then for its control socket to answer status); one that says
+ * nothing within --warmup is taken to start no runtime at all.
  */
 #define _GNU_SOURCE
 #include "pausesim.h"
@@ -27,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -40,6 +46,7 @@
 #include <unistd.h>
 
 #include <tenure/clock.h>
+#include <tenure/ctl.h>
 #include <tenure/error.h>
 #include <tenure/version.h>
 
@@ -167,6 +174,10 @@ typedef struct options {
   uint64_t seed;
   int seed_given;
   const char *log_path;
+  tn_nanos warmup;        /* COMMAND: how long a silent command gets */
+  tn_nanos ready_timeout; /* COMMAND: how long a starting runtime gets */
+  int ready_given;        /* --warmup or --ready-timeout was given */
+  const char *recover;    /* --recover LOG */
   int verbosity; /* 0 quiet, 1 normal, 2 verbose */
   pid_t pid;     /* --pid, 0 if not given */
   const char *cgroup;
@@ -178,6 +189,9 @@ enum {
   OPT_CGROUP,
   OPT_FOR,
   OPT_START_AFTER,
+  OPT_WARMUP,
+  OPT_READY_TIMEOUT,
+  OPT_RECOVER,
   OPT_HELP,
   OPT_VERSION
 };
@@ -191,6 +205,9 @@ static const struct option long_options[] = {
     {"count", required_argument, NULL, 'n'},
     {"for", required_argument, NULL, OPT_FOR},
     {"start-after", required_argument, NULL, OPT_START_AFTER},
+    {"warmup", required_argument, NULL, OPT_WARMUP},
+    {"ready-timeout", required_argument, NULL, OPT_READY_TIMEOUT},
+    {"recover", required_argument, NULL, OPT_RECOVER},
     {"seed", required_argument, NULL, 's'},
     {"log", required_argument, NULL, 'l'},
     {"quiet", no_argument, NULL, 'q'},
@@ -203,6 +220,7 @@ static void usage(FILE *out) {
   fputs(
       "Usage: pausesim [OPTION]... --pid PID | --cgroup DIR | -- COMMAND "
       "[ARG]...\n"
+      "       pausesim --recover LOG\n"
       "Inject stop-the-world stalls into a process, a cgroup or a command.\n"
       "\n"
       "Target (exactly one):\n"
@@ -228,12 +246,27 @@ static void usage(FILE *out) {
       "                           is cut short\n"
       "      --start-after TIME   wait TIME before the first stall (default "
       "0s)\n"
+      "      --warmup TIME        COMMAND: before the first stall, wait for "
+      "its\n"
+      "                           tenure runtime to be up, or TIME if it "
+      "starts\n"
+      "                           none (default 200ms)\n"
+      "      --ready-timeout TIME COMMAND: give up (exit 1) if a runtime it "
+      "began\n"
+      "                           starting is not up after TIME (default "
+      "10s)\n"
       "  -s, --seed N             seed of the schedule: the same seed and "
       "SPECs give\n"
       "                           the same durations and gaps (default: from "
       "the clock)\n"
-      "  -l, --log FILE           write one JSON line per stall to FILE (- "
-      "for stdout)\n"
+      "  -l, --log FILE           write each stall to FILE as JSON lines (- "
+      "for\n"
+      "                           stdout): a begin record, then the stall\n"
+      "      --recover LOG        after a crash of pausesim and its "
+      "guardian:\n"
+      "                           resume the target of a stall LOG shows "
+      "begun\n"
+      "                           and never ended, then exit\n"
       "  -q, --quiet              print errors only\n"
       "  -v, --verbose            print the seed and each stall as it "
       "happens\n"
@@ -308,6 +341,8 @@ static void parse_options(int argc, char **argv, options *o) {
   memset(o, 0, sizeof *o);
   o->mode = PSIM_MODE_STOP;
   o->verbosity = 1;
+  o->warmup = 200 * TN_MSEC;
+  o->ready_timeout = 10 * TN_SEC;
   psim_spec_parse("200ms", &o->duration, NULL);
   psim_spec_parse("1s", &o->interval, NULL);
 
@@ -360,6 +395,21 @@ static void parse_options(int argc, char **argv, options *o) {
     case OPT_START_AFTER:
       o->start_after = parse_time_option("--start-after", optarg);
       break;
+    case OPT_RECOVER:
+      if (*optarg == '\0')
+        usage_error("--recover: empty file name");
+      o->recover = optarg;
+      break;
+    case OPT_WARMUP:
+      o->warmup = parse_time_option("--warmup", optarg);
+      o->ready_given = 1;
+      break;
+    case OPT_READY_TIMEOUT:
+      o->ready_timeout = parse_time_option("--ready-timeout", optarg);
+      if (o->ready_timeout == 0)
+        usage_error("--ready-timeout \"%s\": must be longer than 0s", optarg);
+      o->ready_given = 1;
+      break;
     case 's':
       if (parse_uint(optarg, 0, UINT64_MAX, &o->seed) != 0)
         usage_error("--seed \"%s\": not a whole number from 0 to "
@@ -403,6 +453,12 @@ static void parse_options(int argc, char **argv, options *o) {
   }
   if (optind < argc)
     o->command = argv + optind;
+  if (o->recover) {
+    if (o->pid || o->cgroup || o->command || o->log_path)
+      usage_error("--recover LOG takes no target and no --log: the log "
+                  "names the target");
+    return;
+  }
 
   targets = (o->pid != 0) + (o->cgroup != NULL) + (o->command != NULL);
   if (targets == 0)
@@ -412,6 +468,9 @@ static void parse_options(int argc, char **argv, options *o) {
                 "COMMAND");
   if (o->pid == getpid())
     usage_error("--pid %d is pausesim itself", (int)o->pid);
+  if (o->ready_given && o->command == NULL)
+    usage_error("--warmup and --ready-timeout apply to -- COMMAND only: a "
+                "process given by --pid or --cgroup is already running");
   switch (o->mode) {
   case PSIM_MODE_STOP:
     if (o->cgroup)
@@ -451,6 +510,8 @@ typedef struct run {
   psim_schedule sched;
   psim_guard guard;
   int log_fd; /* -1: no log */
+  int ready_fd; /* COMMAND: read end of the TENURE_READY_FD pipe, or -1 */
+  int cut_why;  /* why the stall being held ended early, or PSIM_OK */
   stats st;
 } run;
 
@@ -561,25 +622,62 @@ static int sleep_until(run *r, tn_nanos deadline) {
 
 enum run_end { END_DONE, END_GONE, END_SIGNAL, END_ERROR };
 
+/* Asked while the guardian holds a stall: end it early? */
+static int stall_cut(void *arg) {
+  run *r = arg;
+  if (psim_interrupted())
+    r->cut_why = PSIM_INTERRUPTED;
+  else if (psim_target_gone(&r->target))
+    r->cut_why = PSIM_GONE;
+  return r->cut_why != PSIM_OK;
+}
+
 static int stall_once(run *r, uint64_t seq, tn_nanos run_end,
                       tn_nanos *end) {
   psim_target *t = &r->target;
   tn_nanos requested = psim_schedule_next_duration(&r->sched);
-  tn_nanos start = 0, full = 0, until = 0;
-  int begun, wake = PSIM_OK, resumed;
+  tn_nanos start = 0, full = 0, until = 0, resumed_at = 0;
+  int begun, wake = PSIM_OK, resumed = PSIM_OK, guarded;
 
-  psim_guard_stalling(&r->guard);
+  /* The ground truth names the stall before the signal is sent, so that a
+   * pausesim that dies mid-stall leaves a record --recover can act on. */
+  if (psim_log_begin(r->log_fd, seq, t, tn_now(), requested) != 0) {
+    fprintf(stderr, "pausesim: cannot write to the log %s: %s\n",
+            r->o.log_path, strerror(errno));
+    return END_ERROR;
+  }
+  guarded = psim_guard_stalling(
+                &r->guard, tn_nanos_add_sat(tn_now(),
+                                            tn_nanos_add_sat(
+                                                requested,
+                                                PSIM_CONFIRM_BOUND))) == 0;
   begun = psim_stall_begin(t, &start);
+  r->cut_why = PSIM_OK;
   if (begun == PSIM_OK) {
     full = tn_nanos_add_sat(start, requested);
     until = full < run_end ? full : run_end;
-    wake = sleep_until(r, until);
   }
-  /* Whatever happened above, the target is resumed here. */
-  resumed = psim_stall_end(t);
-  *end = tn_now();
-  if (resumed >= 0)
-    psim_guard_resumed(&r->guard);
+  if (guarded) {
+    /* The guardian ends it: at until, or now if the stop failed. */
+    int told = begun == PSIM_OK ? psim_guard_end_at(&r->guard, until)
+                                : psim_guard_end_now(&r->guard);
+    if (told == 0 &&
+        psim_guard_await(&r->guard, stall_cut, r, &resumed_at) == 0) {
+      *end = resumed_at;
+      wake = r->cut_why;
+    } else {
+      guarded = 0; /* the guardian is gone: finish here */
+    }
+  }
+  if (!guarded) {
+    if (begun == PSIM_OK && r->cut_why == PSIM_OK)
+      wake = sleep_until(r, until);
+    else if (begun == PSIM_OK)
+      wake = r->cut_why;
+    /* Whatever happened above, the target is resumed here. */
+    resumed = psim_stall_end(t);
+    *end = tn_now();
+  }
 
   if (begun == PSIM_OK &&
       record_stall(r, seq, start, *end - start, requested,
@@ -641,7 +739,8 @@ static int run_schedule(run *r) {
  * not be run (127 not found, 126 otherwise), as a shell would. */
 static int spawn_command(run *r) {
   char **argv = r->o.command;
-  int errpipe[2], err = 0;
+  int errpipe[2], ready[2], err = 0;
+  pid_t self = getpid();
   ssize_t n;
   pid_t pid;
 
@@ -649,16 +748,41 @@ static int spawn_command(run *r) {
     fprintf(stderr, "pausesim: pipe: %s\n", strerror(errno));
     return EXIT_FAIL;
   }
+  if (pipe2(ready, O_CLOEXEC | O_NONBLOCK) != 0) {
+    fprintf(stderr, "pausesim: pipe: %s\n", strerror(errno));
+    close(errpipe[0]);
+    close(errpipe[1]);
+    return EXIT_FAIL;
+  }
   pid = fork();
   if (pid < 0) {
     fprintf(stderr, "pausesim: fork: %s\n", strerror(errno));
     close(errpipe[0]);
     close(errpipe[1]);
+    close(ready[0]);
+    close(ready[1]);
     return EXIT_FAIL;
   }
   if (pid == 0) {
+    char fdtext[16];
+    int w;
     close(errpipe[0]);
+    close(ready[0]);
     restore_signals_for_exec();
+    /* pausesim's death, however it comes (SIGKILL too), ends the command
+     * instead of leaving it to run on under pid 1. SIGTERM, so that it can
+     * clean up; if it is stopped then, the guardian's SIGCONT lets it act. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    if (getppid() != self)
+      _exit(128 + SIGTERM); /* pausesim died before the line above */
+    /* The command keeps this end across exec (F_DUPFD clears close-on-exec);
+     * a tenure runtime in it reports on it (see wait_ready). */
+    w = fcntl(ready[1], F_DUPFD, 3);
+    if (w >= 0 && fcntl(w, F_SETFL, 0) == 0 &&
+        snprintf(fdtext, sizeof fdtext, "%d", w) > 0)
+      setenv("TENURE_READY_FD", fdtext, 1);
+    else
+      unsetenv("TENURE_READY_FD");
     execvp(argv[0], argv);
     err = errno;
     /* The pipe is close-on-exec: EOF tells the parent exec succeeded. */
@@ -667,6 +791,8 @@ static int spawn_command(run *r) {
     _exit(err == ENOENT ? 127 : 126);
   }
   close(errpipe[1]);
+  close(ready[1]);
+  r->ready_fd = ready[0];
   do
     n = read(errpipe[0], &err, sizeof err);
   while (n < 0 && errno == EINTR);
@@ -680,6 +806,110 @@ static int spawn_command(run *r) {
   r->target.pid = pid;
   forward_pid = pid;
   return 0;
+}
+
+/*
+ * Before the first stall, wait until the command can see one. Its tenure
+ * runtime, if it starts one, writes 'S' when the start begins and 'R' when
+ * the monitor and socket run ('F' if that start failed). After 'R' the
+ * control socket, if it is at the usual path, must answer status. A command
+ * that has said nothing when --warmup is over starts no runtime (or not
+ * yet): it is ready. Returns END_DONE when ready, END_GONE, END_SIGNAL, or
+ * END_ERROR (message printed) when a runtime began and never got up within
+ * --ready-timeout.
+ */
+static int wait_ready(run *r) {
+  psim_target *t = &r->target;
+  tn_nanos began = tn_now();
+  tn_nanos warm_end = tn_nanos_add_sat(began, r->o.warmup);
+  tn_nanos give_up = tn_nanos_add_sat(began, r->o.ready_timeout);
+  char said = 0, word, limit[64];
+  int open = r->ready_fd >= 0;
+
+  for (;;) {
+    struct pollfd pfd = {r->ready_fd, POLLIN, 0};
+    tn_nanos now, wake;
+    ssize_t n = -1;
+    if (psim_interrupted())
+      return END_SIGNAL;
+    if (psim_target_gone(t))
+      return END_GONE;
+    while (open && (n = read(r->ready_fd, &word, 1)) != 0) {
+      if (n < 0) {
+        if (errno != EINTR)
+          break; /* EAGAIN: nothing more for now */
+        continue;
+      }
+      if (word == 'S' || word == 'R' || word == 'F')
+        said = word;
+    }
+    if (open && n == 0)
+      open = 0; /* every writer closed it: nothing more will come */
+    if (said == 'R')
+      break;
+    now = tn_now();
+    if (said != 'S' && now >= warm_end)
+      return END_DONE; /* no runtime is starting: stall it as it is */
+    if (said == 'S' && now >= give_up) {
+      tn_duration_format(r->o.ready_timeout, limit, sizeof limit);
+      fprintf(stderr,
+              "pausesim: %s (%s) did not become ready: its tenure runtime "
+              "began starting but was not up after %s (--ready-timeout)\n",
+              t->label, r->o.command[0], limit);
+      return END_ERROR;
+    }
+    wake = said == 'S' ? give_up : warm_end;
+    if (wake - now > SLEEP_SLICE)
+      wake = now + SLEEP_SLICE;
+    /* a signal or SIGCHLD interrupts the poll: both are checked above */
+    poll(open ? &pfd : NULL, open ? 1 : 0,
+         (int)((wake - now + TN_MSEC - 1) / TN_MSEC));
+  }
+
+  /* The runtime is up. Its socket, if at the usual place, must answer. */
+  {
+    char path[PATH_MAX], why[128];
+    struct stat st;
+    tn_nanos left;
+    int rc;
+    if (tn_ctl_socket_path(t->pid, path, sizeof path) != 0 ||
+        stat(path, &st) != 0)
+      return END_DONE; /* no socket, or one elsewhere: 'R' said enough */
+    for (;;) {
+      left = give_up - tn_now();
+      rc = tn_ctl_call(path, "status", NULL, NULL, why, sizeof why,
+                       left > TN_SEC ? TN_SEC : left > 0 ? left : 1);
+      if (rc == 0)
+        return END_DONE;
+      if (psim_interrupted())
+        return END_SIGNAL;
+      if (psim_target_gone(t))
+        return END_GONE;
+      if (tn_now() >= give_up) {
+        tn_duration_format(r->o.ready_timeout, limit, sizeof limit);
+        fprintf(stderr,
+                "pausesim: %s (%s) did not become ready: its control socket "
+                "%s did not answer status within %s (--ready-timeout): %s\n",
+                t->label, r->o.command[0], path, limit,
+                why[0] ? why : tn_strerror(rc));
+        return END_ERROR;
+      }
+      usleep(10000);
+    }
+  }
+}
+
+/* End a command that will not be stalled: SIGTERM, and SIGKILL if it is
+ * still there 2 s later. wait_command reaps it. */
+static void end_command(run *r) {
+  tn_nanos give_up = tn_now() + 2 * TN_SEC;
+  if (psim_target_gone(&r->target))
+    return;
+  kill(r->target.pid, SIGTERM);
+  while (!psim_target_gone(&r->target) && tn_now() < give_up)
+    usleep(10000);
+  if (!psim_target_gone(&r->target))
+    kill(r->target.pid, SIGKILL);
 }
 
 /* Wait for the command to end. Signals keep being forwarded by the
@@ -827,6 +1057,8 @@ int main(int argc, char **argv) {
 
   memset(&r, 0, sizeof r);
   parse_options(argc, argv, &r.o);
+  if (r.o.recover)
+    return psim_recover(r.o.recover);
   if (!r.o.seed_given)
     r.o.seed = seed_from_clock();
   psim_schedule_init(&r.sched, &r.o.duration, &r.o.interval, r.o.seed);
@@ -840,6 +1072,7 @@ int main(int argc, char **argv) {
   r.target.pidfd = r.target.freeze_fd = r.target.events_fd = -1;
   r.guard.pid = -1;
   r.guard.fd = -1;
+  r.ready_fd = -1;
 
   install_signals();
   if (open_log(&r) != 0)
@@ -870,7 +1103,16 @@ int main(int argc, char **argv) {
    * Set after the fork so that the command keeps its own slack. */
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 
-  end = run_schedule(&r);
+  end = END_DONE;
+  if (r.target.kind == PSIM_TARGET_CHILD) {
+    end = wait_ready(&r);
+    close(r.ready_fd);
+    r.ready_fd = -1;
+  }
+  if (end == END_DONE)
+    end = run_schedule(&r);
+  else if (end == END_ERROR)
+    end_command(&r); /* it never got ready: ours to end */
 
   psim_guard_stop(&r.guard);
   psim_target_close(&r.target);

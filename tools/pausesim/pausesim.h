@@ -12,6 +12,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <tenure/clock.h>
 
@@ -46,7 +47,7 @@ typedef struct psim_target {
 
 /* How long a stop or freeze may take to be confirmed before pausesim gives
  * up, resumes the target and fails. */
-#define PSIM_CONFIRM_BOUND (2 * TN_SEC)
+#define PSIM_CONFIRM_BOUND (10 * TN_SEC)
 
 /* main.c: non-zero once SIGINT, SIGTERM, SIGHUP or SIGQUIT has arrived. */
 int psim_interrupted(void);
@@ -83,24 +84,51 @@ int psim_gc_collect(psim_target *t, tn_nanos *start, tn_nanos *end);
  * or its cgroup is gone. Never blocks. */
 int psim_target_gone(psim_target *t);
 
+/* --- journal.c ----------------------------------------------------------- */
+
+/* Write the begin record of stall seq (at: now, requested: its planned
+ * length) to the log fd, before the stop signal or freeze. fd < 0: no log,
+ * returns 0. Returns 0 or -1 (errno set) if the line could not be written. */
+int psim_log_begin(int fd, uint64_t seq, const psim_target *t, tn_nanos at,
+                   tn_nanos requested);
+/* pausesim --recover LOG: resume the target of a stall that was begun and
+ * never ended. Prints what it did. Returns the exit status: 0 (resumed, or
+ * nothing to do) or 1. */
+int psim_recover(const char *log);
+
 /* --- guard.c ------------------------------------------------------------- */
 
 /*
- * The guardian: a small process that outlives pausesim. pausesim tells it
- * "stalling" before each stall and "resumed" after it through a pipe; if
- * the pipe closes while it believes a stall is on (pausesim was killed with
- * SIGKILL, crashed, was OOM-killed), it resumes the target itself.
+ * The guardian: a small process that ends every stall and outlives
+ * pausesim (guard.c has the protocol). With a guardian, pausesim stops the
+ * target and the guardian resumes it at the end time it was given, so
+ * stopping pausesim cannot stretch a stall; if pausesim dies (SIGKILL, a
+ * crash, the OOM killer) the guardian resumes the target at once.
  */
 typedef struct psim_guard {
-  pid_t pid; /* -1 when not running */
-  int fd;    /* write end of the pipe */
+  pid_t pid;   /* -1 when not running */
+  int fd;      /* write end of the pipe to it, -1 when not running */
+  int back_fd; /* read end of the pipe from it */
 } psim_guard;
 
 /* Start the guardian for t. On failure prints a warning and leaves the
- * guard inactive (pausesim still resumes on every path it lives through). */
+ * guard inactive: pausesim then ends the stalls itself. */
 void psim_guard_start(psim_guard *g, const psim_target *t, int verbose);
-void psim_guard_stalling(psim_guard *g);
-void psim_guard_resumed(psim_guard *g);
+/* Non-zero while a guardian runs. */
+int psim_guard_active(const psim_guard *g);
+/* Before the stop: a stall starts and must end by bound at the latest.
+ * Returns 0, or -1 when there is no guardian (any more). */
+int psim_guard_stalling(psim_guard *g, tn_nanos bound);
+/* The stop is confirmed: end the stall at end. 0 or -1 as above. */
+int psim_guard_end_at(psim_guard *g, tn_nanos end);
+/* End the stall now. 0 or -1 as above. */
+int psim_guard_end_now(psim_guard *g);
+/* Wait for the guardian to resume the target; *resumed_at is when it did.
+ * cut(arg), asked while waiting (a signal interrupts the wait), returns
+ * non-zero to end the stall early. Returns 0, or -1 when the guardian is
+ * gone (pausesim must resume the target itself). */
+int psim_guard_await(psim_guard *g, int (*cut)(void *), void *arg,
+                     tn_nanos *resumed_at);
 /* Tell it the run ended cleanly, and reap it. */
 void psim_guard_stop(psim_guard *g);
 

@@ -47,6 +47,8 @@ typedef struct tn_runtime tn_runtime;
  * reply with its JSON object ({"kind":"collection",...}), and both answer
  * "error unsupported" when no governor runs. cfg may be NULL for defaults.
  * Returns 0 or the first part's error; on failure nothing is left running.
+ * If the environment names a pipe in TENURE_READY_FD, the first start that
+ * succeeds tells it so (pausesim waits for this; see pausesim(1)).
  */
 int tn_runtime_start(const tn_runtime_config *cfg, tn_runtime **out);
 /* Stop every part and free the runtime. NULL is ignored. */

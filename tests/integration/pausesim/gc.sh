@@ -13,7 +13,7 @@ start_ctl() { # BEHAVIOUR: start ctl_target, set $ctl, wait for its socket
   "$CTL_TARGET" "$1" > "$tmp/ctl.out" &
   ctl=$!
   track "$ctl"
-  wait_until 3000 test -S "$TENURE_RUN_DIR/$ctl.sock" || fail "ctl_target $1 has no socket"
+  wait_until 10000 test -S "$TENURE_RUN_DIR/$ctl.sock" || fail "ctl_target $1 has no socket"
 }
 
 note "a process without a tenure runtime"
@@ -42,7 +42,7 @@ while IFS= read -r line; do
   [ "$(log_field "$line" requested_ns)" -eq 0 ] || fail "gc stall with a requested duration: $line"
   [ "$(log_field "$line" duration_ns)" -ge 30000000 ] ||
     fail "a 30 ms collection logged shorter: $line"
-done < "$tmp/gc"
+done < <(stall_lines "$tmp/gc")
 expect_err "3 unplanned collections in pid $ctl"
 kill -TERM "$ctl"
 wait "$ctl" || true

@@ -11,7 +11,7 @@ track "$target"
 
 requested() {
   local line
-  while IFS= read -r line; do log_field "$line" requested_ns; done < "$1"
+  while IFS= read -r line; do log_field "$line" requested_ns; done < <(stall_lines "$1")
 }
 
 sched=(-d uniform:5ms,30ms -i exp:10ms -n 8)
