@@ -57,7 +57,7 @@ int tn__holder_valid(const char *holder) {
   return n <= TN_HOLDER_MAX;
 }
 
-int tn_authority_open(const char *uri, tn_authority **out) {
+static int open_uri(const char *uri, int readonly, tn_authority **out) {
   const char *sep;
   size_t i, scheme_len;
   last_error[0] = '\0';
@@ -78,7 +78,8 @@ int tn_authority_open(const char *uri, tn_authority **out) {
       int rc;
       if (a == NULL)
         return tn__authority_fail(TN_ENOMEM, "out of memory");
-      rc = b->open(uri, &a->state);
+      rc = readonly && b->open_readonly ? b->open_readonly(uri, &a->state)
+                                        : b->open(uri, &a->state);
       if (rc != 0) {
         free(a);
         return rc;
@@ -92,6 +93,14 @@ int tn_authority_open(const char *uri, tn_authority **out) {
                             "authority URI \"%.200s\": unknown scheme \"%.*s\" "
                             "(this build knows file://, etcd://, etcds://)",
                             uri, (int)(scheme_len > 32 ? 32 : scheme_len), uri);
+}
+
+int tn_authority_open(const char *uri, tn_authority **out) {
+  return open_uri(uri, 0, out);
+}
+
+int tn_authority_open_readonly(const char *uri, tn_authority **out) {
+  return open_uri(uri, 1, out);
 }
 
 int tn__authority_wrap(const tn__backend *b, void *state, tn_authority **out) {

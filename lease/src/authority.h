@@ -22,11 +22,17 @@ typedef struct tn__grant {
 typedef struct tn__backend {
   const char *scheme; /* "file" for file:// */
   int (*open)(const char *uri, void **state);
+  /* Optional: open for queries only, creating nothing and needing only
+   * read permission; writes then fail with TN_EPERM. NULL: open. */
+  int (*open_readonly)(const char *uri, void **state);
   void (*close)(void *state);
   /* One attempt. 0 and *g, or TN_EBUSY when another holder has it. */
   int (*acquire)(void *state, const char *name, const char *holder,
                  tn_nanos ttl, tn__grant *g);
-  /* Extend the term with this token. TN_ELOST when it is no longer ours. */
+  /* Extend the term with this token. TN_ELOST when it is no longer ours;
+   * TN_EREPLACED when the authority's state was deleted or replaced under
+   * the holder; TN_ECORRUPT when the state is refused. These three end the
+   * term at once; anything else is retried until the deadline. */
   int (*renew)(void *state, const char *name, const char *holder,
                uint64_t token, tn_nanos ttl, tn__grant *g);
   /* End the term. TN_ELOST when it was not ours any more. */

@@ -9,10 +9,19 @@
  * safety — it only tidies up and tells the application (L2).
  *
  * Reasons, first that applies: stopped (tn_leader_stop or lead() asked),
- * planned-pause (handed off before a planned pause), released (the
- * authority ended our term: an operator's forced release), renew-failed
- * (the authority could not be reached before the deadline), expired (the
- * deadline passed, or a guard refused because it was too close).
+ * planned-pause (handed off before a planned pause), authority-replaced
+ * (the authority's state was deleted or replaced under us: a lease file
+ * removed or moved over), authority-refused (the authority refused its
+ * own state: a truncated file, a damaged record), released (the authority
+ * ended our term: an operator's forced release), renew-failed (renewals
+ * failed until the deadline: unreachable, no space, the lock held by
+ * another process), expired (the deadline passed with no failed renewal,
+ * or a guard refused because it was too close). The authority's own words
+ * are in tn_lease_last_error() when on_step_down runs.
+ *
+ * A campaign that fails for lack of space twice in a row ends the loop
+ * with TN_ENOSPC, so the application hears of it instead of waiting
+ * silently; other failures are retried every 100 ms.
  */
 #define _GNU_SOURCE
 #include "lease_internal.h"
@@ -31,6 +40,7 @@ struct tn_leader {
   pthread_t renewer;
   _Atomic int renewer_stop;
   _Atomic int renew_result; /* 0 while fine; else the failing code */
+  _Atomic int renew_fault;  /* the last transient renewal failure */
 };
 
 static void nap(tn_nanos d) {
@@ -52,14 +62,17 @@ static void *renew_main(void *arg) {
     }
     rc = tn_lease_renew(l);
     if (rc == 0) {
+      atomic_store(&ld->renew_fault, 0);
       next = l->last_renew + l->opts.renew_every;
-    } else if (rc == TN_ELOST || rc == TN_ESTALE) {
+    } else if (rc == TN_ELOST || rc == TN_ESTALE || rc == TN_EREPLACED ||
+               rc == TN_ECORRUPT) {
       atomic_store(&ld->renew_result, rc);
       return NULL;
     } else if (tn_lease_state_get(l) != TN_LEASE_LEADER) {
       atomic_store(&ld->renew_result, rc);
       return NULL;
     } else {
+      atomic_store(&ld->renew_fault, rc);
       next = tn_now() + 20 * TN_MSEC; /* transient: retry before the deadline */
     }
   }
@@ -107,13 +120,18 @@ static int term_over(tn_leader *ld) {
   if (atomic_load(&l->handed_off))
     return TN_STEPDOWN_PLANNED_PAUSE;
   rr = atomic_load(&ld->renew_result);
+  if (rr == TN_EREPLACED)
+    return TN_STEPDOWN_AUTHORITY_REPLACED;
+  if (rr == TN_ECORRUPT)
+    return TN_STEPDOWN_AUTHORITY_REFUSED;
   if (rr == TN_ELOST)
     return tn_lease_remaining(l) > 0 || tn_lease_state_get(l) ==
                                             TN_LEASE_FOLLOWER
                ? TN_STEPDOWN_RELEASED
                : TN_STEPDOWN_EXPIRED;
-  if (rr == TN_ESTALE)
-    return TN_STEPDOWN_EXPIRED; /* woke up (or renewed) past the deadline */
+  if (rr == TN_ESTALE) /* woke up (or renewed) past the deadline */
+    return atomic_load(&ld->renew_fault) ? TN_STEPDOWN_RENEW_FAILED
+                                         : TN_STEPDOWN_EXPIRED;
   if (rr != 0)
     return TN_STEPDOWN_RENEW_FAILED;
   if (tn_lease_state_get(l) != TN_LEASE_LEADER ||
@@ -124,16 +142,21 @@ static int term_over(tn_leader *ld) {
 
 int tn_leader_run(tn_leader *ld) {
   tn_lease *l = ld->lease;
+  int no_space = 0;
   while (!atomic_load(&ld->stop)) {
     int rc = tn_lease_acquire(l, 200 * TN_MSEC), reason;
     if (rc == TN_ETIMEDOUT || rc == TN_EBUSY)
       continue;
+    if (rc == TN_ENOSPC && ++no_space >= 2)
+      return rc; /* the words stay in tn_authority_last_error() */
     if (rc != 0) {
       nap(100 * TN_MSEC); /* the authority is unwell: try again soon */
       continue;
     }
+    no_space = 0;
     atomic_store(&l->handed_off, 0);
     atomic_store(&ld->renew_result, 0);
+    atomic_store(&ld->renew_fault, 0);
     atomic_store(&ld->renewer_stop, 0);
     if (pthread_create(&ld->renewer, NULL, renew_main, ld) != 0) {
       tn_lease_release(l);
@@ -147,6 +170,15 @@ int tn_leader_run(tn_leader *ld) {
     }
     atomic_store(&ld->renewer_stop, 1);
     pthread_join(ld->renewer, NULL);
+    /* the deadline may have passed while the renewal was failing: now that
+     * it has finished, say why if it knows */
+    if (reason == TN_STEPDOWN_EXPIRED) {
+      int again = term_over(ld);
+      if (again > 0 && again != TN_STEPDOWN_STOPPED)
+        reason = again;
+      else if (atomic_load(&ld->renew_fault))
+        reason = TN_STEPDOWN_RENEW_FAILED;
+    }
     tn_lease_release(l); /* guards refuse first, then the authority frees */
     if (ld->cb.on_step_down)
       ld->cb.on_step_down((tn_stepdown_reason)reason, ld->arg);

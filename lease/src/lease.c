@@ -25,6 +25,7 @@
 
 #include <tenure/error.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -46,14 +47,41 @@ static __thread struct {
 static const char *const state_names[] = {"follower", "candidate", "leader",
                                           "stepping-down"};
 static const char *const reason_names[] = {
-    "expired", "renew-failed", "released", "planned-pause", "stopped"};
+    "expired",       "renew-failed",       "released",
+    "planned-pause", "stopped",            "authority-replaced",
+    "authority-refused"};
 
 const char *tn_lease_state_name(tn_lease_state s) {
   return (unsigned)s < 4 ? state_names[s] : "invalid";
 }
 
 const char *tn_stepdown_reason_name(tn_stepdown_reason r) {
-  return (unsigned)r < 5 ? reason_names[r] : "invalid";
+  return (unsigned)r < sizeof reason_names / sizeof reason_names[0]
+             ? reason_names[r]
+             : "invalid";
+}
+
+/* Under op_lock, on the thread that made the backend call. */
+static void note_result(tn_lease *l, int rc) {
+  if (rc == 0 || rc == TN_EBUSY) {
+    l->fault_code = 0;
+    l->fault[0] = '\0';
+    return;
+  }
+  l->fault_code = rc;
+  snprintf(l->fault, sizeof l->fault, "%s",
+           *tn_authority_last_error() ? tn_authority_last_error()
+                                      : tn_strerror(rc));
+}
+
+int tn_lease_last_error(tn_lease *l, char *buf, size_t len) {
+  int rc;
+  pthread_mutex_lock(&l->op_lock);
+  rc = l->fault_code;
+  if (buf && len)
+    snprintf(buf, len, "%s", l->fault);
+  pthread_mutex_unlock(&l->op_lock);
+  return rc;
 }
 
 void tn_lease_options_init(tn_lease_options *o) {
@@ -283,7 +311,9 @@ int tn_lease_try_acquire(tn_lease *l) {
   publish(l, 0, 0, TN_LEASE_CANDIDATE);
   memset(&g, 0, sizeof g);
   t_send = tn_now(); /* before the request: §5.1 */
+  tn__authority_fail(0, "%s", "");
   rc = l->backend->acquire(l->bstate, l->name, l->holder, l->opts.ttl, &g);
+  note_result(l, rc);
   if (rc == 0) {
     atomic_store(&l->stepdown_wanted, 0);
     atomic_store(&l->refuse_all, 0);
@@ -342,7 +372,9 @@ int tn_lease_renew(tn_lease *l) {
     pthread_mutex_unlock(&l->op_lock);
     return TN_ESTALE;
   }
+  tn__authority_fail(0, "%s", "");
   rc = l->backend->renew(l->bstate, l->name, l->holder, tok, l->opts.ttl, &g);
+  note_result(l, rc);
   if (rc == 0) {
     /* The fresh deadline replaces the old one even when it is earlier: the
      * authority restarted its timer with this grant, so the old promise no
@@ -351,7 +383,9 @@ int tn_lease_renew(tn_lease *l) {
                  tn__lease_deadline(&l->opts, t_send, g.duration, g.expiry),
                  TN_LEASE_LEADER);
     l->last_renew = t_send;
-  } else if (rc == TN_ELOST) {
+  } else if (rc == TN_ELOST || rc == TN_EREPLACED || rc == TN_ECORRUPT) {
+    /* over, or the authority can no longer vouch for the term: its state
+     * was replaced or is refused. Guards refuse from now on. */
     publish_refusing(l, TN_LEASE_FOLLOWER);
   } else if (tn_now() >= deadline) {
     /* the authority could not be reached in time */

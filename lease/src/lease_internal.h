@@ -27,6 +27,9 @@ struct tn_lease {
   _Atomic(struct snapshot *) snap;
   pthread_mutex_t op_lock; /* serialises acquire / renew / release */
   tn_nanos last_renew;     /* t_send of the last successful grant */
+  /* under op_lock: the last acquire/renew failure since the last success */
+  int fault_code;
+  char fault[384];
 
   _Atomic int stepdown_wanted; /* a guard refused while leader */
   _Atomic int handed_off;      /* released ahead of a planned pause */

@@ -1,20 +1,28 @@
 /*
  * tenurectl: the operator's view of leases and fences.
  *
- * Four commands, each a thin shell around one public call:
- *   lease status URI NAME   tn_authority_observe
- *   lease list URI          tn_authority_list
- *   lease release URI NAME  tn_authority_force_release (the only write)
+ * Six commands, each a thin shell around one public call:
+ *   lease status URI NAME   tn_authority_observe (opened read-only)
+ *   lease list URI          tn_authority_list (opened read-only)
+ *   lease release URI NAME  tn_authority_force_release (a write)
+ *   lease check FILE        tn_lease_file_check (read-only)
+ *   lease repair FILE       tn_lease_file_repair (a write: trims a torn tail)
  *   fence show PATH         tn_fence_open_readonly + tn_fence_list
  * Results go to stdout as an aligned table, or with --json as one JSON
  * object; failures go to stderr with the library's own words, which name
  * the file and what is wrong with it.
  *
- * Invariant: only `lease release` changes anything. The file authority
- * creates its file when it is missing, so before opening a file:// URI we
- * check that the file is there and refuse otherwise; a corrupt file is
- * refused by the library before anything is written. The fence is opened
- * read-only, which creates nothing and takes no lock.
+ * Invariant: only `lease release` and `lease repair` change anything.
+ * Queries open the authority read-only (another user needs only read
+ * permission, and nothing is created); release checks first that the file
+ * is there, since the file authority would create a missing one; a corrupt
+ * file is refused by the library before anything is written. The fence is
+ * opened read-only, which creates nothing and takes no lock.
+ *
+ * Waiting: the file authority serialises access with an OFD lock. When
+ * another process holds it for more than a second, tenurectl says on
+ * stderr what it is waiting for, and keeps waiting (a stopped process
+ * resumes; an operator can look for it).
  *
  * Exit status: 0 done, 1 the command could not be carried out (cannot
  * open, corrupt, unknown name, not held, output failed), 2 bad usage.
@@ -23,9 +31,13 @@
 #include <tenure/error.h>
 #include <tenure/fence.h>
 #include <tenure/lease.h>
+#include <tenure/lease_file.h>
 #include <tenure/version.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -43,6 +55,8 @@ static void usage(FILE *out) {
           "usage: tenurectl [--json] lease status URI NAME\n"
           "       tenurectl [--json] lease list URI\n"
           "       tenurectl [--json] lease release URI NAME\n"
+          "       tenurectl [--json] lease check FILE\n"
+          "       tenurectl [--json] lease repair FILE\n"
           "       tenurectl [--json] fence show PATH\n"
           "       tenurectl --help | --version\n"
           "Inspect leases and fences; end a lease's term by hand.\n"
@@ -50,6 +64,10 @@ static void usage(FILE *out) {
           "  lease status    holder, token and remaining time of one lease\n"
           "  lease list      every lease in the authority\n"
           "  lease release   forced handoff: end the current holder's term\n"
+          "  lease check     verify a lease file: header, every record, and\n"
+          "                  whether a partial entry (torn tail) follows them\n"
+          "  lease repair    cut a torn tail off a lease file whose whole\n"
+          "                  entries are sound\n"
           "  fence show      each resource of a fence state file and its\n"
           "                  highest accepted token\n"
           "\n"
@@ -58,7 +76,7 @@ static void usage(FILE *out) {
           "  -V, --version   show the version\n"
           "\n"
           "URI names the authority, e.g. file:///var/lib/app/leases.tn.\n"
-          "Only `lease release` changes anything.\n");
+          "Only `lease release` and `lease repair` change anything.\n");
 }
 
 static int usage_error(const char *fmt, ...)
@@ -182,25 +200,86 @@ static void print_lease_table(const tn_lease_info *leases, size_t n) {
 
 /* --- lease commands ------------------------------------------------- */
 
-static int open_authority(const char *uri, tn_authority **out) {
+static void nap_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Wait until no other process holds a lock on path that conflicts with
+ * ours (shared: a read lock; else a write lock), telling the operator
+ * after a second what it is waiting for. The library then takes the lock
+ * itself; this only makes the wait visible. */
+static void wait_for_lock(const char *path, int shared) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  int waited = 0, told = 0;
+  struct stat st;
+  if (fd < 0)
+    return;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return;
+  }
+  for (;;) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = shared ? F_RDLCK : F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0 || fl.l_type == F_UNLCK)
+      break;
+    if (waited >= 1000 && !told) {
+      fprintf(stderr,
+              "tenurectl: waiting for the lock on %s: another process "
+              "holds it (a holder or candidate in the middle of a write, "
+              "or a stopped or stuck process); still waiting...\n",
+              path);
+      told = 1;
+    }
+    nap_ms(10);
+    waited += 10;
+  }
+  if (told)
+    fprintf(stderr, "tenurectl: %s: lock free after %.1f s\n", path,
+            waited / 1000.0);
+  close(fd);
+}
+
+/* A file:// path must be there (the file authority would create a missing
+ * file; tenurectl never does) and be a regular file. */
+static int check_lease_path(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    if (errno == ENOENT)
+      fprintf(stderr,
+              "tenurectl: %s: no such lease file (tenurectl never "
+              "creates one)\n",
+              path);
+    else
+      fprintf(stderr, "tenurectl: %s: %s\n", path, strerror(errno));
+    return EXIT_FAILURE;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    fprintf(stderr, "tenurectl: %s: not a regular file (%s); a lease file "
+                    "is always one\n",
+            path,
+            S_ISFIFO(st.st_mode)  ? "a FIFO"
+            : S_ISDIR(st.st_mode) ? "a directory"
+            : S_ISSOCK(st.st_mode) ? "a socket"
+                                   : "a device");
+    return EXIT_FAILURE;
+  }
+  return 0;
+}
+
+static int open_authority(const char *uri, int readonly, tn_authority **out) {
   int rc;
-  /* The file authority would create a missing file; an inspection must
-   * not, and a release has nothing to release there anyway. */
   if (strncmp(uri, "file:///", 8) == 0) {
     const char *path = uri + strlen("file://");
-    struct stat st;
-    if (stat(path, &st) != 0) {
-      if (errno == ENOENT)
-        fprintf(stderr,
-                "tenurectl: %s: no such lease file (tenurectl never "
-                "creates one)\n",
-                path);
-      else
-        fprintf(stderr, "tenurectl: %s: %s\n", path, strerror(errno));
-      return EXIT_FAILURE;
-    }
+    if ((rc = check_lease_path(path)) != 0)
+      return rc;
+    wait_for_lock(path, readonly);
   }
-  rc = tn_authority_open(uri, out);
+  rc = readonly ? tn_authority_open_readonly(uri, out)
+                : tn_authority_open(uri, out);
   if (rc == 0)
     return 0;
   if (rc == TN_EINVAL) {
@@ -213,7 +292,7 @@ static int open_authority(const char *uri, tn_authority **out) {
 static int lease_status(const char *uri, const char *name) {
   tn_authority *a;
   tn_lease_info li;
-  int rc = open_authority(uri, &a);
+  int rc = open_authority(uri, 1, &a);
   if (rc != 0)
     return rc;
   rc = tn_authority_observe(a, name, &li);
@@ -244,7 +323,7 @@ static int lease_list(const char *uri) {
   tn_authority *a;
   tn_lease_info *leases = NULL;
   size_t cap = 0, count = 0, i;
-  int rc = open_authority(uri, &a);
+  int rc = open_authority(uri, 1, &a);
   if (rc != 0)
     return rc;
   /* The table may grow between the two calls; ask until it fits. */
@@ -289,7 +368,7 @@ static int lease_list(const char *uri) {
 static int lease_release(const char *uri, const char *name) {
   tn_authority *a;
   tn_lease_info before;
-  int rc = open_authority(uri, &a);
+  int rc = open_authority(uri, 0, &a);
   if (rc != 0)
     return rc;
   /* Observe first: the authority answers TN_ENOENT both for a name it has
@@ -330,6 +409,102 @@ static int lease_release(const char *uri, const char *name) {
            name, before.holder, before.token);
   }
   return finish_output();
+}
+
+/* --- lease file check and repair ------------------------------------ */
+
+/* FILE or file:///FILE */
+static const char *lease_file_path(const char *arg) {
+  return strncmp(arg, "file:///", 8) == 0 ? arg + strlen("file://") : arg;
+}
+
+/* How far the wall clock now is behind the file's token base (µs of the
+ * wall clock at its creation), in ns; 0 when it is not. */
+static int64_t clock_behind(const tn_lease_file_report *r) {
+  tn_wall_interval w;
+  int64_t now_us;
+  if (r->version < 2 || r->token_base == 0)
+    return 0;
+  if (tn_wall_interval_now(&w) != 0 && w.latest.ns == 0)
+    return 0;
+  now_us = w.latest.ns / 1000;
+  if ((int64_t)r->token_base <= now_us + 1000000) /* a second of slack */
+    return 0;
+  return ((int64_t)r->token_base - now_us) * 1000;
+}
+
+static void print_report(const char *path, const tn_lease_file_report *r) {
+  int64_t behind = clock_behind(r);
+  if (json_output) {
+    fputs("{\"path\":", stdout);
+    json_string(path);
+    printf(",\"version\":%u,\"size\":%" PRIu64 ",\"entries\":%zu,"
+           "\"leases\":%zu,\"token_base\":%" PRIu64 ",\"max_token\":%" PRIu64
+           ",\"damaged_copies\":%zu,\"torn_bytes\":%" PRIu64
+           ",\"clock_behind_ns\":%" PRId64 ",\"repaired\":%s,\"clean\":%s}\n",
+           (unsigned)r->version, r->size, r->entries, r->leases,
+           r->token_base, r->max_token, r->damaged_copies, r->torn_bytes,
+           behind, r->repaired ? "true" : "false",
+           r->torn_bytes == 0 ? "true" : "false");
+    return;
+  }
+  printf("%s: lease file version %u, %" PRIu64 " bytes, %zu entries, %zu "
+         "leases\n",
+         path, (unsigned)r->version, r->size, r->entries, r->leases);
+  if (r->version >= 2) {
+    time_t secs = (time_t)(r->token_base / 1000000);
+    struct tm tm;
+    char when[64] = "?";
+    if (gmtime_r(&secs, &tm))
+      strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf("token base: %" PRIu64 " (the wall clock's latest bound when the "
+           "file was created: %s)\n",
+           r->token_base, when);
+  } else {
+    printf("token base: none (version 1: tokens count from 1)\n");
+  }
+  printf("highest token: %" PRIu64 "\n", r->max_token);
+  if (r->damaged_copies)
+    printf("damaged copies: %zu (each one's sibling carries its record: a "
+           "torn write, survivable; the next write replaces it)\n",
+           r->damaged_copies);
+  if (behind > 0)
+    printf("warning: the wall clock is %.1f s behind this file's token base: "
+           "it was stepped back since the file was created. This file's "
+           "tokens are unaffected, but a lease file created at this path now "
+           "would issue lower tokens, which fences refuse (safe, not live) "
+           "until the clock catches up.\n",
+           (double)behind / 1e9);
+  if (r->repaired)
+    printf("repaired: cut the torn tail; token base raised to %" PRIu64
+           "; holders of the old file see it replaced and step down\n",
+           r->token_base);
+  else if (r->torn_bytes)
+    printf("torn tail: %" PRIu64 " bytes after the last whole entry (an "
+           "append that never finished); every process refuses the file "
+           "until `tenurectl lease repair %s` cuts it off\n",
+           r->torn_bytes, path);
+  else
+    printf("clean\n");
+}
+
+static int lease_check(const char *arg, int repair) {
+  const char *path = lease_file_path(arg);
+  tn_lease_file_report r;
+  int rc;
+  if ((rc = check_lease_path(path)) != 0)
+    return rc;
+  wait_for_lock(path, !repair);
+  memset(&r, 0, sizeof r);
+  rc = repair ? tn_lease_file_repair(path, &r) : tn_lease_file_check(path, &r);
+  if (rc != 0)
+    return fail(rc, tn_authority_last_error(), path);
+  print_report(path, &r);
+  if (!repair && r.torn_bytes)
+    fprintf(stderr, "tenurectl: %s: torn tail of %" PRIu64 " bytes\n", path,
+            r.torn_bytes);
+  rc = finish_output();
+  return rc != 0 ? rc : (!repair && r.torn_bytes) ? EXIT_FAILURE : 0;
 }
 
 /* --- fence command -------------------------------------------------- */
@@ -431,7 +606,8 @@ int main(int argc, char **argv) {
     return usage_error("unknown command \"%s\" (want lease or fence)", group);
   if (optind + 1 >= argc)
     return usage_error("%s needs a subcommand (%s)", group,
-                       group[0] == 'l' ? "status, list or release" : "show");
+                       group[0] == 'l' ? "status, list, release, check or repair"
+                                       : "show");
   verb = argv[optind + 1];
   args = argv + optind + 2;
   nargs = argc - optind - 2;
@@ -447,14 +623,23 @@ int main(int argc, char **argv) {
     return fence_show(args[0]);
   }
 
+  if (strcmp(verb, "check") == 0 || strcmp(verb, "repair") == 0) {
+    if ((rc = operands(nargs, 1,
+                       verb[0] == 'c' ? "lease check" : "lease repair",
+                       "FILE")) != 0)
+      return rc;
+    if (args[0][0] == '\0')
+      return usage_error("lease %s: FILE is empty", verb);
+    return lease_check(args[0], verb[0] == 'r');
+  }
   if (strcmp(verb, "list") == 0) {
     if ((rc = operands(nargs, 1, "lease list", "URI")) != 0)
       return rc;
     return lease_list(args[0]);
   }
   if (strcmp(verb, "status") != 0 && strcmp(verb, "release") != 0)
-    return usage_error("unknown command \"lease %s\" (want status, list or "
-                       "release)",
+    return usage_error("unknown command \"lease %s\" (want status, list, "
+                       "release, check or repair)",
                        verb);
   if ((rc = operands(nargs, 2,
                      verb[0] == 's' ? "lease status" : "lease release",

@@ -60,6 +60,11 @@ typedef struct tn_lease tn_lease;
  * TN_EPERM, TN_EIO. tn_authority_last_error() then says why in words.
  */
 int tn_authority_open(const char *uri, tn_authority **out);
+/* The same for inspection: creates nothing, needs only read permission,
+ * takes shared locks; force_release and leases on it fail with TN_EPERM
+ * (file://). For etcd:// it is tn_authority_open. TN_ENOENT when the file
+ * does not exist; TN_ENOTSUP when the path is not a regular file. */
+int tn_authority_open_readonly(const char *uri, tn_authority **out);
 void tn_authority_close(tn_authority *a);
 /* A human-readable reason for the last failure on this thread (naming the
  * file or server and what was wrong); "" if none. */
@@ -118,9 +123,13 @@ int tn_lease_try_acquire(tn_lease *l);
  * authority sees the lease freed. TN_ETIMEDOUT. */
 int tn_lease_acquire(tn_lease *l, tn_nanos timeout);
 /* Extend the current term. 0; TN_ELOST if the authority no longer has us
- * as holder (expired, released by an operator); TN_ESTALE if the deadline
- * passed before the renewal was confirmed. After a failure the state is
- * FOLLOWER and guards refuse. */
+ * as holder (expired, released by an operator); TN_EREPLACED if the
+ * authority's state was deleted or replaced under us (a lease file removed
+ * or moved over); TN_ECORRUPT if the authority refuses its state (a damaged
+ * file); TN_ESTALE if the deadline passed before the renewal was confirmed.
+ * After these the state is FOLLOWER and guards refuse. Other failures
+ * (TN_EIO, TN_ETIMEDOUT, TN_ENOSPC, ...) leave the term to its deadline, to
+ * be retried. tn_lease_last_error() has the authority's words. */
 int tn_lease_renew(tn_lease *l);
 /* Give the lease up now (handoff): guards refuse from before the call
  * returns, then the authority frees the name. */
@@ -152,10 +161,28 @@ typedef enum tn_stepdown_reason {
   TN_STEPDOWN_RENEW_FAILED,  /* the authority refused or could not be reached */
   TN_STEPDOWN_RELEASED,      /* released: by the application or an operator */
   TN_STEPDOWN_PLANNED_PAUSE, /* handed off before a planned pause */
-  TN_STEPDOWN_STOPPED        /* tn_leader_stop */
+  TN_STEPDOWN_STOPPED,       /* tn_leader_stop */
+  /* the authority's state was deleted or replaced under the holder (a
+   * lease file removed, or another file moved over it) */
+  TN_STEPDOWN_AUTHORITY_REPLACED,
+  /* the authority refused its own state: the lease file is damaged
+   * (truncated, a record corrupted, not a regular file) */
+  TN_STEPDOWN_AUTHORITY_REFUSED
 } tn_stepdown_reason;
 
 const char *tn_stepdown_reason_name(tn_stepdown_reason r);
+
+/*
+ * The authority's own words for the last failure of an acquire or renewal
+ * on this lease (what ended the last term, or why the last campaign
+ * failed): copies up to len bytes (NUL-terminated) into buf and returns
+ * the TN_E* code, or 0 and "" when the last term ended without a fault
+ * (expiry, release, stop). E.g. "authority replaced: /var/lib/app/l.tn was
+ * deleted under this holder ...". Any thread; takes the lease's operation
+ * lock, so it waits for an acquire or renewal in flight. Meant for
+ * on_step_down and logs.
+ */
+int tn_lease_last_error(tn_lease *l, char *buf, size_t len);
 
 typedef struct tn_leader_callbacks {
   /* Elected with this token; runs on the loop's thread before lead(). */
@@ -176,7 +203,10 @@ int tn_leader_open(tn_authority *a, const char *name, const char *identity,
                    void *arg, tn_leader **out);
 /* Campaign -> lead -> step down, repeated until tn_leader_stop() or lead()
  * asks to stop. Renewal runs on its own thread while leading. Blocks the
- * caller; returns 0 or the error that ended it. */
+ * caller; returns 0 or the error that ended it: TN_ENOSPC when two
+ * campaigns in a row could not be recorded for lack of space (the
+ * authority's words are in tn_authority_last_error() on the calling thread
+ * and in tn_lease_last_error()). Other authority failures are retried. */
 int tn_leader_run(tn_leader *ld);
 /* Ask the loop to end: steps down (releasing the lease) and makes
  * tn_leader_run return. Any thread; async-signal-safe. */

@@ -32,7 +32,9 @@ extern "C" {
   XX(EEXIST, 16, "already exists")                                             \
   XX(ENOTSUP, 17, "operation not supported")                                   \
   XX(ERANGE, 18, "value out of range")                                         \
-  XX(EAGAIN, 19, "try again")
+  XX(EAGAIN, 19, "try again")                                                  \
+  XX(ENOSPC, 20, "no space left on device")                                    \
+  XX(EREPLACED, 21, "the authority's state was deleted or replaced")
 
 typedef enum tn_errno {
 #define TN__ERR_ENUM(name, value, msg) TN_##name = -(value),
