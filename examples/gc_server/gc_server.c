@@ -63,6 +63,10 @@
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <libgen.h>
+#include <limits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -116,8 +120,9 @@ static void usage(FILE *out) {
           "500ms)\n"
           "  -e, --events FILE        append pause and collection events "
           "(JSON lines)\n"
-          "      --socket PATH        control socket path (default "
-          "$TENURE_RUN_DIR/<pid>.sock)\n"
+          "      --socket PATH        control socket path, in a directory "
+          "that exists\n"
+          "                           (default $TENURE_RUN_DIR/<pid>.sock)\n"
           "      --no-socket          no control socket\n"
           "  -v, --verbose            print each collection and a line a "
           "second\n"
@@ -279,6 +284,62 @@ static int parse_options(int argc, char **argv, struct options *o) {
   if (o->garbage_bytes > o->live_bytes) {
     fprintf(stderr, "gc_server: --garbage-kb must not exceed --live-mb\n");
     return -1;
+  }
+  return 0;
+}
+
+/*
+ * --socket PATH is where the control socket will be bound: refuse at once,
+ * naming the path, what cannot work, rather than find out after the heap is
+ * built. Returns 0, EXIT_USAGE for a path that is not one (empty, too long,
+ * given with --no-socket), or 1 for one that cannot be bound here.
+ */
+static int check_socket_option(const struct options *o) {
+  size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+  char copy[PATH_MAX];
+  const char *dir;
+  struct stat st;
+  if (o->socket_path == NULL)
+    return 0;
+  if (o->no_socket) {
+    fprintf(stderr, "gc_server: --socket and --no-socket contradict each "
+                    "other\n");
+    return EXIT_USAGE;
+  }
+  if (o->socket_path[0] == '\0') {
+    fprintf(stderr, "gc_server: --socket: the path is empty\n");
+    return EXIT_USAGE;
+  }
+  if (strlen(o->socket_path) > max) {
+    fprintf(stderr, "gc_server: --socket \"%s\": longer than the %zu bytes "
+                    "a Unix socket path may have\n",
+            o->socket_path, max);
+    return EXIT_USAGE;
+  }
+  snprintf(copy, sizeof copy, "%s", o->socket_path);
+  dir = dirname(copy);
+  if (stat(dir, &st) != 0) {
+    fprintf(stderr, "gc_server: --socket \"%s\": directory \"%s\": %s\n",
+            o->socket_path, dir, strerror(errno));
+    return 1;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "gc_server: --socket \"%s\": \"%s\" is not a "
+                    "directory\n",
+            o->socket_path, dir);
+    return 1;
+  }
+  if (access(dir, W_OK | X_OK) != 0) {
+    fprintf(stderr, "gc_server: --socket \"%s\": cannot create it in \"%s\": "
+                    "%s\n",
+            o->socket_path, dir, strerror(errno));
+    return 1;
+  }
+  if (lstat(o->socket_path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+    fprintf(stderr, "gc_server: --socket \"%s\": exists and is not a "
+                    "socket\n",
+            o->socket_path);
+    return 1;
   }
   return 0;
 }
@@ -603,6 +664,10 @@ static int listen_on(struct sockaddr_in *addr) {
   return fd;
 }
 
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig) { stop_requested = sig; }
+
 int main(int argc, char **argv) {
   struct options o;
   tn_runtime_config rc_cfg;
@@ -625,6 +690,8 @@ int main(int argc, char **argv) {
 
   if (parse_options(argc, argv, &o) != 0)
     return EXIT_USAGE;
+  if ((rc = check_socket_option(&o)) != 0)
+    return rc;
 
   GC_INIT();
   /* Before the pause monitor installs its hook: it keeps ours and calls it
@@ -639,6 +706,19 @@ int main(int argc, char **argv) {
   sigaddset(&stop_set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
   signal(SIGPIPE, SIG_IGN);
+  /* The collector's suspend handler unblocks SIGTERM and SIGINT while it
+   * holds a thread stopped, so one can be delivered there instead of to
+   * sigtimedwait. A real handler makes that a request to stop, not the
+   * default death mid-collection. */
+  {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigfillset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+  }
 
   build = tn_now();
   if (heap_build(&o) != 0) {
@@ -736,7 +816,7 @@ int main(int argc, char **argv) {
     struct timespec one_second = {1, 0};
     /* EINTR at every collection: this thread is registered */
     int sig = sigtimedwait(&stop_set, NULL, &one_second);
-    if (sig > 0)
+    if (sig > 0 || stop_requested)
       break;
     if (o.verbose)
       print_notices(&printed);

@@ -13,6 +13,17 @@
  *    its previous reply has gone to the kernel, so a peer that never reads
  *    stalls only itself; one that neither sends nor takes a byte for
  *    client_idle is dropped.
+ *  - No peer holds a slot by going slowly. A line must be complete within
+ *    TN_CTL_REQUEST_DEADLINE (2 s) of its first byte, however the bytes
+ *    trickle in (the clock restarts after a reply of that client has gone
+ *    out, since nothing is read meanwhile); past it the client gets "error
+ *    request timed out" and is dropped. The deadline alone is not enough:
+ *    tricklers that reconnect at once would still fill every slot. So a
+ *    newcomer finding every slot taken evicts the client that has gone
+ *    longest without a complete line (a client whose reply has been going
+ *    out for longer than the deadline qualifies too); a newcomer is the
+ *    youngest, so it is evicted last. Only when every slot holds a client
+ *    being answered promptly is the newcomer told "too many clients".
  *  - Nothing waits on a peer: every recv/send is MSG_DONTWAIT, every send
  *    MSG_NOSIGNAL (a vanished peer is EPIPE, never SIGPIPE).
  *  - While the thread runs only it touches the clients; stop joins it before
@@ -269,6 +280,8 @@ typedef struct ctl_client {
   int discarding; /* inside an over-long line: drop bytes up to the next '\n' */
   size_t in_len;  /* 0 while discarding */
   tn_nanos last_progress; /* a byte received or sent */
+  tn_nanos line_start;    /* first byte of the incomplete line; 0: none */
+  tn_nanos reply_start;   /* when the reply going out was queued */
   tn_ctl_out out;
   char in[TN_CTL_MAX_LINE];
 } ctl_client;
@@ -276,6 +289,7 @@ typedef struct ctl_client {
 struct tn_ctl_server {
   char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
   tn_nanos client_idle;
+  tn_nanos request_deadline;
   unsigned max_clients;
   ctl_command *commands;
   size_t ncommands;
@@ -335,7 +349,7 @@ static int serve_line(const tn_ctl_server *s, ctl_client *c, size_t len) {
   char line[TN__CTL_MAX_ERROR_LINE], header[TN__CTL_HEADER_ROOM];
   const ctl_command *cmd;
   tn__ctl_line req;
-  size_t args_end, header_len;
+  size_t args_end, header_len, refused;
   int rc;
 
   tn__ctl_parse_line(c->in, len, &req);
@@ -355,6 +369,11 @@ static int serve_line(const tn_ctl_server *s, ctl_client *c, size_t len) {
     return queue_error_line(
         c, line, tn__ctl_format_unknown(line, req.word, req.word_len));
 
+  refused =
+      tn__ctl_check_args(line, req.word, req.word_len, req.args, req.args_len);
+  if (refused != 0)
+    return queue_error_line(c, line, refused);
+
   /* args end at or before the '\n', which c->in still holds */
   args_end = (size_t)(req.args - c->in) + req.args_len;
   c->in[args_end] = '\0';
@@ -363,6 +382,11 @@ static int serve_line(const tn_ctl_server *s, ctl_client *c, size_t len) {
     return -1;
   c->out.len = c->out.base = TN__CTL_HEADER_ROOM;
   rc = cmd->fn(req.args, &c->out, cmd->arg);
+  if (rc == TN_EINVAL && req.args_len > 0)
+    return queue_error_line(
+        c, line,
+        tn__ctl_format_bad_arg(line, req.word, req.word_len, req.args,
+                               req.args_len, NULL));
   if (rc != 0)
     return queue_error(c, tn__ctl_reason(rc));
   header_len = tn__ctl_format_ok(header, c->out.len - TN__CTL_HEADER_ROOM);
@@ -388,6 +412,10 @@ static int client_flush(ctl_client *c) {
     }
   }
   c->out.head = c->out.len = c->out.base = 0;
+  /* nothing was read while the reply went out: the rest of the line under
+   * way may be waiting in the kernel, so its clock starts again */
+  if (c->line_start != 0)
+    c->line_start = tn_now();
   if (c->out.cap > OUT_KEEP) {
     free(c->out.buf);
     c->out.buf = NULL;
@@ -397,12 +425,13 @@ static int client_flush(ctl_client *c) {
 }
 
 static void client_read(ctl_client *c) {
+  char *fresh = c->in + c->in_len, *last_nl;
   ssize_t n;
   char *nl;
 
   if (c->in_len == sizeof c->in)
     return;
-  n = recv(c->fd, c->in + c->in_len, sizeof c->in - c->in_len, MSG_DONTWAIT);
+  n = recv(c->fd, fresh, sizeof c->in - c->in_len, MSG_DONTWAIT);
   if (n < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
       client_close(c);
@@ -413,6 +442,14 @@ static void client_read(ctl_client *c) {
     return;
   }
   c->last_progress = tn_now();
+  /* The deadline runs from the first byte of a line to its '\n': a line
+   * ends in these bytes (the next one starts now, if any byte follows), or
+   * the one under way goes on. */
+  last_nl = memrchr(fresh, '\n', (size_t)n);
+  if (last_nl != NULL)
+    c->line_start = last_nl + 1 < fresh + n ? c->last_progress : 0;
+  else if (c->line_start == 0)
+    c->line_start = c->last_progress;
   if (!c->discarding) {
     c->in_len += (size_t)n;
     return;
@@ -448,6 +485,7 @@ static void client_pump(const tn_ctl_server *s, ctl_client *c) {
         client_close(c);
         return;
       }
+      c->reply_start = tn_now();
       c->in_len -= len + 1;
       memmove(c->in, nl + 1, c->in_len);
       continue;
@@ -459,6 +497,7 @@ static void client_pump(const tn_ctl_server *s, ctl_client *c) {
         client_close(c);
         return;
       }
+      c->reply_start = tn_now();
       continue;
     }
     break;
@@ -472,6 +511,59 @@ static void refuse(int fd, const char *reason) {
   size_t len = tn__ctl_format_error(line, reason, strlen(reason));
   (void)!send(fd, line, len, MSG_DONTWAIT | MSG_NOSIGNAL);
   close(fd);
+}
+
+/* Past its request deadline: the line under way started too long ago
+ * (while the server reads it), or its reply has been going out too long. */
+static int client_overdue(const tn_ctl_server *s, const ctl_client *c,
+                          tn_nanos now) {
+  if (out_pending(c))
+    return now - c->reply_start >= s->request_deadline;
+  return c->line_start != 0 && now - c->line_start >= s->request_deadline;
+}
+
+/*
+ * The client to drop for a newcomer when every slot is taken: of those
+ * without a reply going out (an incomplete line, or nothing, since the
+ * server answers a complete line at once) or whose reply is overdue, the
+ * one that has gone longest without a complete line: the smallest of its
+ * line's start, else its last progress. A just-accepted client is the
+ * youngest, so trickling clients are evicted before it. NULL: all are being
+ * answered promptly.
+ */
+static ctl_client *pick_victim(tn_ctl_server *s, tn_nanos now) {
+  ctl_client *victim = NULL;
+  tn_nanos oldest = TN_NANOS_MAX;
+  size_t i;
+  for (i = 0; i < s->nclients; i++) {
+    ctl_client *c = &s->clients[i];
+    tn_nanos since;
+    if (c->fd < 0)
+      continue;
+    if (out_pending(c)) {
+      if (!client_overdue(s, c, now))
+        continue;
+      since = c->reply_start;
+    } else {
+      since = c->line_start != 0 ? c->line_start : c->last_progress;
+    }
+    if (since < oldest) {
+      oldest = since;
+      victim = c;
+    }
+  }
+  return victim;
+}
+
+/* Tell a client why, if its socket takes the line, and close it. A reply
+ * half sent is not followed by the reason: that would garble both. */
+static void client_drop(ctl_client *c, const char *reason) {
+  char line[TN__CTL_MAX_ERROR_LINE];
+  if (!out_pending(c)) {
+    size_t len = tn__ctl_format_error(line, reason, strlen(reason));
+    (void)!send(c->fd, line, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
+  client_close(c);
 }
 
 static void accept_clients(tn_ctl_server *s) {
@@ -496,10 +588,15 @@ static void accept_clients(tn_ctl_server *s) {
       continue;
     }
     if (s->nclients >= s->max_clients) {
-      refuse(fd, "too many clients");
-      continue;
+      c = pick_victim(s, tn_now());
+      if (c == NULL) {
+        refuse(fd, "too many clients");
+        continue;
+      }
+      client_drop(c, "evicted: too many clients");
+    } else {
+      c = &s->clients[s->nclients++];
     }
-    c = &s->clients[s->nclients++];
     memset(c, 0, sizeof *c);
     c->fd = fd;
     c->last_progress = tn_now();
@@ -540,6 +637,11 @@ static void *server_main(void *arg) {
       s->pfds[nfds++] = (struct pollfd){c->fd, client_events(c), 0};
       if (idle_at < wake)
         wake = idle_at;
+      if (!out_pending(c) && c->line_start != 0) {
+        tn_nanos due = tn_nanos_add_sat(c->line_start, s->request_deadline);
+        if (due < wake)
+          wake = due;
+      }
     }
     n = poll(s->pfds, nfds, wake == TN_NANOS_MAX ? -1 : poll_ms(wake - now));
     if (n < 0) {
@@ -566,10 +668,15 @@ static void *server_main(void *arg) {
         client_pump(s, c);
     }
     now = tn_now();
-    for (i = 0; i < s->nclients; i++)
-      if (s->clients[i].fd >= 0 &&
-          now - s->clients[i].last_progress >= s->client_idle)
-        client_close(&s->clients[i]);
+    for (i = 0; i < s->nclients; i++) {
+      ctl_client *c = &s->clients[i];
+      if (c->fd < 0)
+        continue;
+      if (!out_pending(c) && client_overdue(s, c, now))
+        client_drop(c, "request timed out");
+      else if (now - c->last_progress >= s->client_idle)
+        client_close(c);
+    }
     compact_clients(s);
     if (s->pfds[1].revents & POLLIN)
       accept_clients(s);
@@ -590,6 +697,7 @@ int tn_ctl_server_new(const tn_ctl_config *cfg, tn_ctl_server **out) {
     return TN_ENOMEM;
   s->client_idle =
       cfg && cfg->client_idle > 0 ? cfg->client_idle : DEFAULT_CLIENT_IDLE;
+  s->request_deadline = TN_CTL_REQUEST_DEADLINE;
   s->max_clients =
       cfg && cfg->max_clients > 0 ? cfg->max_clients : DEFAULT_MAX_CLIENTS;
   s->listen_fd = s->wake_fd = -1;

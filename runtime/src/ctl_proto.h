@@ -28,8 +28,10 @@
 typedef enum tn__ctl_line_kind {
   TN__CTL_LINE_COMMAND,   /* word is [a-z-]+, args follow one space */
   TN__CTL_LINE_EMPTY,     /* nothing (or a lone '\r') */
-  TN__CTL_LINE_MALFORMED, /* a control byte (NUL included) or a leading space */
-  TN__CTL_LINE_BAD_WORD   /* the word has a byte outside [a-z-] */
+  TN__CTL_LINE_MALFORMED, /* a byte outside printable ASCII 0x20..0x7e
+                             (controls, NUL, DEL, >= 0x80) or a leading
+                             space */
+  TN__CTL_LINE_BAD_WORD   /* the word has a printable byte outside [a-z-] */
 } tn__ctl_line_kind;
 
 typedef struct tn__ctl_line {
@@ -64,13 +66,35 @@ size_t tn__ctl_format_error(char *buf, const char *reason, size_t len);
  * and sanitized as above. Same buffer and return as tn__ctl_format_error. */
 size_t tn__ctl_format_unknown(char *buf, const char *word, size_t len);
 
+/*
+ * "error bad argument to <word>: \"<args>\" (<why>)\n", word and args each
+ * cut to TN__CTL_MAX_ECHO bytes ("..." marks a cut) and the whole reason
+ * sanitized and cut as in tn__ctl_format_error; why may be NULL (no
+ * parenthesis). Same buffer and return as tn__ctl_format_error.
+ */
+size_t tn__ctl_format_bad_arg(char *buf, const char *word, size_t word_len,
+                              const char *args, size_t args_len,
+                              const char *why);
+
+/*
+ * Check the arguments of a command of the protocol itself: status, metrics,
+ * collect and collect-unplanned take none, events an optional SINCE_SEQ
+ * (decimal, below 2^64). Returns 0 when they are acceptable, or when word
+ * is not one of these (its handler judges); otherwise writes the refusal,
+ * as tn__ctl_format_bad_arg, to buf (TN__CTL_MAX_ERROR_LINE bytes) and
+ * returns its length.
+ */
+size_t tn__ctl_check_args(char *buf, const char *word, size_t word_len,
+                          const char *args, size_t args_len);
+
 /* The reason a server sends for a handler's failure code: "unsupported" for
  * TN_ENOTSUP, "bad argument" for TN_EINVAL, tn_strerror() otherwise. */
 const char *tn__ctl_reason(int code);
 
 /*
  * The code a client returns for an error reason: TN_ENOTSUP for
- * "unsupported", TN_EBUSY for "too many clients", the code whose
+ * "unsupported", TN_EBUSY for "too many clients" and "evicted: too many
+ * clients", TN_ETIMEDOUT for "request timed out", the code whose
  * tn_strerror() text it is (so "permission denied" is TN_EPERM), TN_EINVAL
  * for anything else.
  */

@@ -6,6 +6,11 @@
  * can read it live), prints events as they are seen, and on exit (--for
  * elapsed, SIGINT, SIGTERM or SIGHUP) prints a per-cause summary and exits 0.
  *
+ * Arguments are checked before anything starts: a duration must be more
+ * than zero (an explicit 0 is refused, never taken for "the default"), and
+ * the events file must open for appending, so its error is the first and
+ * only thing printed (exit 1), not a complaint about the control socket.
+ *
  * The main thread waits in sigtimedwait with the exit signals blocked, so a
  * signal is an ordinary event of the loop and nothing runs in a handler.
  * SIGCONT is deliberately left unblocked: the monitor's handler counts it.
@@ -17,6 +22,7 @@
 #include <tenure/version.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -35,8 +41,9 @@ static void usage(FILE *out) {
           "  -i, --interval TIME    sampler interval (default 1ms)\n"
           "  -t, --threshold TIME   report stalls longer than this (default "
           "5ms, at least 1ms)\n"
-          "  -f, --for TIME         stop after TIME (default: until SIGINT or "
-          "SIGTERM)\n"
+          "  -f, --for TIME         stop after TIME, more than 0 (default: "
+          "until SIGINT or\n"
+          "                         SIGTERM)\n"
           "  -e, --events FILE      append one JSON line per event to FILE\n"
           "      --no-socket        do not open the control socket\n"
           "  -q, --quiet            print only the final summary\n"
@@ -47,6 +54,7 @@ static void usage(FILE *out) {
           "While it runs, `pausestat --pid PID` reads it live.\n");
 }
 
+/* A duration more than zero; zero means nothing useful for any option. */
 static int parse_time(const char *opt, const char *text, tn_nanos *out) {
   tn_parse_error err;
   int rc = tn_duration_parse(text, out, &err);
@@ -55,6 +63,25 @@ static int parse_time(const char *opt, const char *text, tn_nanos *out) {
             err.reason, err.pos);
     return -1;
   }
+  if (*out <= 0) {
+    fprintf(stderr, "pausemeter: %s \"%s\": must be more than 0\n", opt,
+            text);
+    return -1;
+  }
+  return 0;
+}
+
+/* The file the monitor will append to, opened (and created) now as it
+ * will be, so that a bad path is reported first, with the system's reason. */
+static int check_events_file(const char *path) {
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    fprintf(stderr, "pausemeter: --events \"%s\": cannot open for appending: "
+                    "%s\n",
+            path, strerror(errno));
+    return -1;
+  }
+  close(fd);
   return 0;
 }
 
@@ -131,6 +158,10 @@ int main(int argc, char **argv) {
         return EXIT_USAGE;
       break;
     case 'e':
+      if (optarg[0] == '\0') {
+        fprintf(stderr, "pausemeter: --events: the file name is empty\n");
+        return EXIT_USAGE;
+      }
       cfg.pausemon.events_path = optarg;
       break;
     case 'S':
@@ -154,6 +185,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "pausemeter: unexpected argument \"%s\"\n", argv[optind]);
     return EXIT_USAGE;
   }
+  /* parse_time refused an explicit 0: zero here means "not given" */
   if (cfg.pausemon.interval == 0)
     cfg.pausemon.interval = TN_MSEC;
   if (cfg.pausemon.threshold == 0)
@@ -170,6 +202,9 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
 
+  if (cfg.pausemon.events_path && check_events_file(cfg.pausemon.events_path))
+    return 1;
+
   /* Block the exit signals before any thread exists, so every thread
    * inherits the mask and only sigtimedwait below receives them. */
   sigemptyset(&exit_sigs);
@@ -180,12 +215,15 @@ int main(int argc, char **argv) {
 
   rc = tn_runtime_start(&cfg, &rt);
   if (rc != 0 && !cfg.no_control_socket) {
-    fprintf(stderr,
-            "pausemeter: control socket unavailable (%s); running without "
-            "it\n",
-            tn_strerror(rc));
+    /* Blame the socket only if the monitor starts without it. */
+    int socket_rc = rc;
     cfg.no_control_socket = 1;
     rc = tn_runtime_start(&cfg, &rt);
+    if (rc == 0)
+      fprintf(stderr,
+              "pausemeter: control socket unavailable (%s); running without "
+              "it\n",
+              tn_strerror(socket_rc));
   }
   if (rc != 0) {
     if (cfg.pausemon.events_path && (rc == TN_ENOENT || rc == TN_EPERM ||
@@ -198,7 +236,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   started = tn_now();
-  deadline = run_for > 0 ? started + run_for : TN_NANOS_MAX;
+  deadline = run_for > 0 ? tn_nanos_add_sat(started, run_for) : TN_NANOS_MAX;
   if (!quiet) {
     const char *sock = tn_runtime_socket_path(rt);
     printf("pausemeter %s: pid %ld, interval %.3gms, threshold %.3gms%s%s\n",

@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -131,6 +132,29 @@ static int parse_pid(const char *text, long *out) {
   return 0;
 }
 
+/* A file or socket path: not empty (an empty shell variable, say). */
+static int check_path(const char *opt, const char *text) {
+  if (text[0] == '\0') {
+    fprintf(stderr, "pausestat: %s: the path is empty\n", opt);
+    return -1;
+  }
+  return 0;
+}
+
+/* A control socket path must also fit in a sockaddr_un. */
+static int check_socket_path(const char *text) {
+  size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+  if (check_path("--socket", text) != 0)
+    return -1;
+  if (strlen(text) > max) {
+    fprintf(stderr, "pausestat: --socket \"%s\": longer than the %zu bytes "
+                    "a Unix socket path may have\n",
+            text, max);
+    return -1;
+  }
+  return 0;
+}
+
 /* Wait up to d for an exit signal. Returns the signal, or 0. */
 static int wait_signal(const sigset_t *sigs, tn_nanos d) {
   tn_nanos deadline = tn_now() + d;
@@ -199,10 +223,14 @@ int main(int argc, char **argv) {
       nsources++;
       break;
     case 's':
+      if (check_socket_path(optarg) != 0)
+        return PST_EXIT_USAGE;
       socket_path = optarg;
       nsources++;
       break;
     case 'e':
+      if (check_path("--events", optarg) != 0)
+        return PST_EXIT_USAGE;
       events_path = optarg;
       nsources++;
       break;
@@ -215,6 +243,8 @@ int main(int argc, char **argv) {
         return PST_EXIT_USAGE;
       break;
     case 'c':
+      if (check_path("--compare", optarg) != 0)
+        return PST_EXIT_USAGE;
       compare_path = optarg;
       break;
     case 'T':

@@ -9,13 +9,27 @@
  *   reply:    "ok <n>\n" followed by exactly n bytes of payload, or
  *             "error <reason>\n". The connection stays usable after either.
  *             Replies come in request order, one per line.
- *   errors:   "empty request"; "malformed request" (a control byte or a
- *             leading space); "unknown command <word>" (word cut and made
- *             printable); "line too long" (sent at once, the rest of that
- *             line is then dropped); a handler's reason (see tn_ctl_handler);
- *             and, just before the server closes the connection, "permission
- *             denied" or "too many clients".
+ *   errors:   "empty request"; "malformed request" (a byte outside
+ *             printable ASCII 0x20..0x7e, or a leading space); "unknown
+ *             command <word>" (word cut and made printable); "line too long"
+ *             (sent at once, the rest of that line is then dropped);
+ *             "bad argument to <word>: \"<args>\" (<why>)" for an argument
+ *             the command does not take; a handler's reason (see
+ *             tn_ctl_handler); and, just before the server closes the
+ *             connection, "permission denied", "too many clients", "evicted:
+ *             too many clients" or "request timed out".
  *   commands: status, metrics, events [SINCE_SEQ], collect, collect-unplanned.
+ *             The server checks their arguments itself, whoever registers
+ *             them: all but events take none, events a decimal SINCE_SEQ.
+ *   slots:    a line must be complete within TN_CTL_REQUEST_DEADLINE (2 s) of its
+ *             first byte, or the client gets "error request timed out" and
+ *             is dropped; a client silent for client_idle (10 s) is dropped.
+ *             A newcomer that finds all max_clients slots taken evicts the
+ *             client that has gone longest without a complete line (it is
+ *             told "evicted: too many clients"); only when every slot holds
+ *             a client whose reply is going out within its deadline is the
+ *             newcomer refused with "too many clients". So clients that
+ *             trickle bytes cannot keep a prompt request out.
  *
  * Security: the socket is mode 0600 in a directory of mode 0700, and the
  * server also checks the peer's uid with SO_PEERCRED; another uid (root is
@@ -48,6 +62,9 @@ extern "C" {
 #endif
 
 #define TN_CTL_MAX_LINE 256
+/* A request line must be complete this long after its first byte reaches
+ * the server, however slowly it arrives (see "slots" above). */
+#define TN_CTL_REQUEST_DEADLINE (2 * TN_SEC)
 /* The largest reply payload: a handler's output is capped at it and a client
  * refuses an "ok <n>" header above it. */
 #define TN_CTL_MAX_REPLY ((size_t)64 << 20)
@@ -69,11 +86,14 @@ int tn_ctl_socket_path(pid_t pid, char *buf, size_t len);
  * Client: connect to socket_path, send line (without '\n'), read one reply.
  * line must hold no '\n' and be shorter than TN_CTL_MAX_LINE, else
  * TN_EINVAL and nothing is sent.
+ * The whole line is sent at once, so the server's request deadline never
+ * applies to it.
  * On "ok", returns 0 and sets *payload to a malloc'd NUL-terminated copy of
  * the payload (the caller frees it) and *payload_len to its length; either
  * pointer may be NULL when the caller does not want it. On
  * "error <reason>" returns a code mapped from the reason:
- * TN_ENOTSUP for "unsupported", TN_EBUSY for "too many clients", the code
+ * TN_ENOTSUP for "unsupported", TN_EBUSY for "too many clients" (and
+ * "evicted: too many clients"), TN_ETIMEDOUT for "request timed out", the code
  * whose tn_strerror() text the reason is (so TN_EPERM for "permission
  * denied", and a handler's own code comes back), TN_EINVAL otherwise, and if
  * errbuf is not NULL copies the reason there (truncated, NUL-terminated;
@@ -100,10 +120,11 @@ int tn_ctl_out_printf(tn_ctl_out *out, const char *fmt, ...)
 
 /*
  * A command handler. args is the rest of the line after the command word and
- * one space ("" if none), NUL-terminated, valid during the call; it holds no
- * control bytes. Write the payload to out and return
+ * one space ("" if none), NUL-terminated, valid during the call; it holds
+ * printable ASCII only. Write the payload to out and return
  * 0 for "ok", or a negative TN_E* for "error <reason>" (TN_ENOTSUP gives
- * "error unsupported", TN_EINVAL "error bad argument", others
+ * "error unsupported", TN_EINVAL "error bad argument", or "error bad
+ * argument to <word>: \"<args>\"" when args is not empty, others
  * tn_strerror()). On error whatever was written to out is discarded. Runs on
  * the server thread; must not block for long; must not touch GC memory.
  */
