@@ -35,9 +35,17 @@ void tn__gate_census(const tn_gate *g, size_t *slots, size_t *owned);
 void tn__gate_set_enter_stall(void (*stall)(void));
 
 #define WORKERS 8
-/* This VM deschedules a thread for up to ~100-200 ms now and then (a plain
- * spinning process sees it too): bounds on "fast" allow for that. */
-#define NOISE (500 * TN_MSEC)
+/*
+ * No test here asserts how fast anything is: a loaded 2-core machine
+ * deschedules a thread for hundreds of milliseconds now and then. Bounds on
+ * "at once" are PROMPT, far beyond any descheduling, and every drain that
+ * is expected to succeed gets LONG, longer still: so such a bound says only
+ * "it did not wait for a deadline or hang", which scheduling cannot break.
+ * Lower bounds ("waited at least the hold") follow from the order of
+ * events, not from timing, and are exact.
+ */
+#define PROMPT (5 * TN_SEC)
+#define LONG (30 * TN_SEC)
 
 static void sleep_for(tn_nanos d) {
   struct timespec ts;
@@ -79,9 +87,10 @@ static void test_basic(void) {
   tn_gate_exit(g);
   CU_ASSERT_EQUAL(tn_gate_inflight(g), 0);
 
-  /* nothing in flight: drained at once, and closed afterwards */
-  CU_ASSERT_EQUAL(tn_gate_drain(g, TN_SEC, &waited), 0);
-  CU_ASSERT(waited >= 0 && waited < NOISE);
+  /* nothing in flight: drained at once (not at its deadline), and closed
+   * afterwards */
+  CU_ASSERT_EQUAL(tn_gate_drain(g, LONG, &waited), 0);
+  CU_ASSERT(waited >= 0 && waited < PROMPT);
   CU_ASSERT_TRUE(tn_gate_draining(g));
   CU_ASSERT_FALSE(tn_gate_enter(g));
   CU_ASSERT_FALSE(tn_gate_enter(g));
@@ -107,7 +116,7 @@ static void test_zero_timeout(void) {
   CU_ASSERT_EQUAL_FATAL(tn_gate_new(&g), 0);
   CU_ASSERT_TRUE(tn_gate_enter(g));
   CU_ASSERT_EQUAL(tn_gate_drain(g, 0, &waited), TN_ETIMEDOUT);
-  CU_ASSERT(waited >= 0 && waited < NOISE);
+  CU_ASSERT(waited >= 0 && waited < PROMPT); /* checked once, did not wait */
   CU_ASSERT_EQUAL(tn_gate_drain(g, -TN_SEC, NULL), TN_ETIMEDOUT);
   CU_ASSERT_EQUAL(tn_gate_inflight(g), 1);
   tn_gate_exit(g);
@@ -200,10 +209,14 @@ static void test_no_admission_after_drain(void) {
     w[i].index = i;
     pthread_create(&t[i], NULL, overlap_worker, &w[i]);
   }
-  /* 2000 cycles, or as many as fit in 20 s on a slow (sanitized) build */
+  /* 2000 cycles, or as many as fit in 20 s on a slow (sanitized or loaded)
+   * machine: the budget bounds the run time, and how many cycles fit is
+   * not asserted. More cycles only search harder for an overlap; what is
+   * asserted below holds for every cycle that ran. */
   while (cycles < 2000 && tn_now() - started < 20 * TN_SEC) {
     tn_nanos waited;
-    int rc = tn_gate_drain(r.g, 5 * TN_SEC, &waited);
+    /* requests last microseconds: only a broken gate keeps one 10 s */
+    int rc = tn_gate_drain(r.g, 10 * TN_SEC, &waited);
     if (rc != 0) {
       timeouts++;
       tn_gate_open(r.g);
@@ -223,14 +236,21 @@ static void test_no_admission_after_drain(void) {
     tn_gate_open(r.g);
     cycles++;
     /* Let requests flow: 0-500 us, and until a few were admitted (or 5 ms
-     * passed), so that every drain starts with traffic under way. */
+     * passed and at least one was), so that every drain starts with
+     * traffic under way. PROMPT only stops a hang if no worker ever runs. */
     {
       uint64_t seen = atomic_load(&r.admitted_now);
       tn_nanos opened = tn_now();
       spin_for((tn_nanos)(cycles * 7919 % 500) * TN_USEC);
-      while (atomic_load(&r.admitted_now) < seen + 4 &&
-             tn_now() - opened < 5 * TN_MSEC)
+      for (;;) {
+        uint64_t now_admitted = atomic_load(&r.admitted_now);
+        tn_nanos open_for = tn_now() - opened;
+        if (now_admitted >= seen + 4 ||
+            (now_admitted > seen && open_for >= 5 * TN_MSEC) ||
+            open_for >= PROMPT)
+          break;
         sched_yield();
+      }
     }
   }
   atomic_store(&r.stop, 1);
@@ -246,8 +266,9 @@ static void test_no_admission_after_drain(void) {
          (unsigned long long)r.violations);
   CU_ASSERT_EQUAL(r.violations, 0);
   CU_ASSERT_EQUAL(timeouts, 0);
-  CU_ASSERT(cycles >= 1000);
-  /* the test means something only if both sides really happened */
+  /* the test means something only if both sides really happened: drains
+   * completed, each after admitted traffic, and requests met a closed gate */
+  CU_ASSERT(cycles > 0);
   CU_ASSERT(r.admitted >= (uint64_t)cycles);
   CU_ASSERT(r.refused > 0);
   CU_ASSERT_EQUAL(r.heap_seen, r.admitted);
@@ -359,7 +380,9 @@ struct holder {
   tn_gate *g;
   tn_gate *used_before;       /* if set, a request there first, so the thread
                                  holds a cached slot of another gate */
-  tn_nanos hold;              /* measured from the moment the drain is seen */
+  tn_nanos hold;              /* measured from the moment the drain is seen;
+                                 0: until released */
+  _Atomic int release;        /* set to let a hold-until-released go */
   _Atomic int inside;         /* 1: admitted; -1: refused */
   _Atomic tn_nanos hold_from; /* when it saw the drain begin */
   _Atomic tn_nanos exited_at;
@@ -379,7 +402,11 @@ static void *hold_request(void *arg) {
   while (!tn_gate_draining(h->g))
     sched_yield();
   atomic_store(&h->hold_from, tn_now());
-  sleep_for(h->hold);
+  if (h->hold > 0)
+    sleep_for(h->hold);
+  else
+    while (!atomic_load(&h->release))
+      sleep_for(TN_MSEC);
   atomic_store(&h->exited_at, tn_now());
   tn_gate_exit(h->g);
   return NULL;
@@ -396,21 +423,22 @@ static void test_drain_returns_promptly(void) {
   while (!atomic_load(&h.inside))
     sched_yield();
   CU_ASSERT_EQUAL_FATAL(atomic_load(&h.inside), 1);
-  CU_ASSERT_EQUAL(tn_gate_drain(h.g, TN_SEC, &waited), 0);
+  CU_ASSERT_EQUAL(tn_gate_drain(h.g, LONG, &waited), 0);
   back = tn_now();
   pthread_join(t, NULL);
   printf("\n    drain waited %.3f ms for a 50 ms request; returned %.1f us "
          "after the exit ",
          tn_nanos_to_millis(waited),
          (double)(back - atomic_load(&h.exited_at)) / 1e3);
+  /* It waited for the request: the drain started before the holder saw it
+   * (hold_from), and returned after the exit. Orders, so exact. */
+  CU_ASSERT(waited >= atomic_load(&h.exited_at) - atomic_load(&h.hold_from));
   CU_ASSERT(waited >= 50 * TN_MSEC);
-  /* What the gate answers for: returning soon after the last exit. (The
-   * whole wait also holds the worker's own wake-up from its sleep, which
-   * this machine sometimes delays.) Typically tens of microseconds. */
-  CU_ASSERT(back - atomic_load(&h.exited_at) < 30 * TN_MSEC);
-  CU_ASSERT(waited < 80 * TN_MSEC ||
-            atomic_load(&h.exited_at) - atomic_load(&h.hold_from) >
-                70 * TN_MSEC);
+  CU_ASSERT(back >= atomic_load(&h.exited_at));
+  /* And it returned on the exit, not at its 30 s deadline. How soon after
+   * the exit (typically tens of microseconds) is the scheduler's business,
+   * not something to assert here. */
+  CU_ASSERT(back - atomic_load(&h.exited_at) < PROMPT);
   CU_ASSERT_EQUAL(tn_gate_inflight(h.g), 0);
   tn_gate_free(h.g);
 }
@@ -420,7 +448,7 @@ static void test_drain_timeout(void) {
   pthread_t t;
   tn_nanos waited = 0;
   memset(&h, 0, sizeof h);
-  h.hold = 500 * TN_MSEC;
+  h.hold = 0; /* until released: still inside whenever the drain looks */
   CU_ASSERT_EQUAL_FATAL(tn_gate_new(&h.g), 0);
   pthread_create(&t, NULL, hold_request, &h);
   while (!atomic_load(&h.inside))
@@ -429,13 +457,18 @@ static void test_drain_timeout(void) {
   CU_ASSERT_EQUAL(tn_gate_drain(h.g, 100 * TN_MSEC, &waited), TN_ETIMEDOUT);
   printf("\n    drain(100 ms) gave up after %.3f ms ",
          tn_nanos_to_millis(waited));
+  /* not before its deadline (exact: it compares against it) ... */
   CU_ASSERT(waited >= 100 * TN_MSEC);
-  CU_ASSERT(waited < 200 * TN_MSEC);
+  /* ... and at it, not when the request leaves (it never does on its own):
+   * PROMPT leaves room for any descheduling */
+  CU_ASSERT(waited < 100 * TN_MSEC + PROMPT);
+  CU_ASSERT_EQUAL(atomic_load(&h.exited_at), 0);
   /* still closed after the timeout, and the request still counted */
   CU_ASSERT_TRUE(tn_gate_draining(h.g));
   CU_ASSERT_FALSE(tn_gate_enter(h.g));
   CU_ASSERT_EQUAL(tn_gate_shed(h.g), 1);
   CU_ASSERT_EQUAL(tn_gate_inflight(h.g), 1);
+  atomic_store(&h.release, 1);
   pthread_join(t, NULL);
   CU_ASSERT_EQUAL(tn_gate_inflight(h.g), 0);
   tn_gate_open(h.g);
@@ -497,9 +530,11 @@ static void test_exited_threads(void) {
 
   /* 450 dead readers: if any were still registered with RCU, the grace
    * period would wait on freed thread state. */
-  CU_ASSERT_EQUAL(tn_gate_drain(tr.g, TN_SEC, &waited), 0);
+  CU_ASSERT_EQUAL(tn_gate_drain(tr.g, LONG, &waited), 0);
   printf("drain after they exited: %.3f ms ", tn_nanos_to_millis(waited));
-  CU_ASSERT(waited < NOISE);
+  /* the grace period is not bounded by the timeout: a registered dead
+   * reader would hang it (or crash it), not slow it by milliseconds */
+  CU_ASSERT(waited < PROMPT);
   tn_gate_free(tr.g);
 }
 
@@ -611,7 +646,7 @@ static void test_two_gates(void) {
   h.used_before = r.a;
   h.hold = 200 * TN_MSEC;
   for (cycle = 0; cycle < 200; cycle++) {
-    CU_ASSERT_EQUAL(tn_gate_drain(r.a, 5 * TN_SEC, NULL), 0);
+    CU_ASSERT_EQUAL(tn_gate_drain(r.a, LONG, NULL), 0);
     CU_ASSERT_FALSE(tn_gate_draining(r.b));
     /* stay shut a moment, so that workers really meet a closed gate even
      * when this machine schedules them late */
@@ -634,10 +669,14 @@ static void test_two_gates(void) {
   while (!atomic_load(&h.inside))
     sched_yield();
   CU_ASSERT_EQUAL_FATAL(atomic_load(&h.inside), 1);
-  CU_ASSERT_EQUAL(tn_gate_drain(r.a, TN_SEC, &waited), 0);
-  CU_ASSERT(waited < NOISE);
+  /* the holder stays in b until b drains: a drain of a that counted it
+   * could only time out, so returning 0 is the proof */
+  CU_ASSERT_EQUAL(tn_gate_drain(r.a, LONG, &waited), 0);
+  CU_ASSERT(waited < PROMPT);
   CU_ASSERT_EQUAL(tn_gate_inflight(r.b), 1);
-  CU_ASSERT_EQUAL(tn_gate_drain(r.b, TN_SEC, &waited), 0);
+  CU_ASSERT_EQUAL(tn_gate_drain(r.b, LONG, &waited), 0);
+  /* b waited for its holder's 200 ms, counted from after b began to drain:
+   * exact */
   CU_ASSERT(waited >= 200 * TN_MSEC);
   pthread_join(holder, NULL);
   tn_gate_free(r.a);

@@ -29,8 +29,9 @@ static struct {
   tn_nanos grant;          /* duration granted (0: the ttl asked for) */
   int acquire_rc, renew_rc, release_rc;
   _Atomic int renew_blocks; /* renew waits while this is set */
+  _Atomic int renew_blocked; /* a renewal is waiting on renew_blocks */
   uint64_t next_token;
-  int renews, releases;
+  _Atomic int renews, releases; /* read by the test while a loop runs */
 } fake;
 
 static void fake_request(void) {
@@ -58,8 +59,11 @@ static int f_acquire(void *st, const char *n, const char *h, tn_nanos ttl,
 static int f_renew(void *st, const char *n, const char *h, uint64_t tok,
                    tn_nanos ttl, tn__grant *g) {
   (void)st, (void)n, (void)h;
-  while (atomic_load(&fake.renew_blocks))
+  while (atomic_load(&fake.renew_blocks)) {
+    atomic_store(&fake.renew_blocked, 1);
     usleep(1000);
+  }
+  atomic_store(&fake.renew_blocked, 0);
   fake_request();
   fake.renews++;
   if (fake.renew_rc)
@@ -363,6 +367,24 @@ static void test_pause_decisions(void) {
 
 /* --- the leader loop on the real clock: L2 --------------------------------- */
 
+/* On the real clock a loaded machine may run any thread hundreds of
+ * milliseconds late. So these tests wait for what they need with a deadline
+ * far beyond that (the deadline only turns "never" into a failure), use a
+ * ttl that a late renewal thread cannot miss, and check the guard against
+ * the deadline by the order of clock reads, not by how soon it refused. */
+#define LOOP_DEADLINE (20 * TN_SEC)
+
+/* Poll until *flag >= want or LOOP_DEADLINE passes; returns whether. */
+static int wait_for(_Atomic int *flag, int want) {
+  tn_nanos until = tn_now() + LOOP_DEADLINE;
+  while (atomic_load(flag) < want) {
+    if (tn_now() > until)
+      return 0;
+    usleep(1000);
+  }
+  return 1;
+}
+
 struct loop_probe {
   tn_leader *ld;
   _Atomic int elected, stepped_down, step_down_reason;
@@ -406,45 +428,72 @@ static void test_leader_loop_guards_refuse_before_step_down(void) {
   pthread_t t;
   tn_lease *l;
   uint64_t tok;
-  tn_nanos deadline, refused_at;
+  tn_nanos first_deadline, deadline, refused_at, until;
+  int admitted_late = 0, refused = 0;
   memset((void *)&fake, 0, sizeof fake);
   memset(&p, 0, sizeof p);
   CU_ASSERT_EQUAL_FATAL(tn__authority_wrap(&fake_backend, &fake, &auth), 0);
   tn_lease_options_init(&o);
-  o.ttl = 300 * TN_MSEC;
+  /* renewals every 100 ms against a 2 s term: the renewal thread would
+   * have to be descheduled for ~1.8 s to lose it */
+  o.ttl = 2 * TN_SEC;
   o.renew_every = 100 * TN_MSEC;
   CU_ASSERT_EQUAL_FATAL(
       tn_leader_open(auth, "loop", "node-a", &o, &cb, &p, &p.ld), 0);
   l = tn_leader_lease(p.ld);
   pthread_create(&t, NULL, run_loop, &p);
-  while (!atomic_load(&p.elected))
-    usleep(1000);
+  CU_ASSERT_FATAL(wait_for(&p.elected, 1));
   CU_ASSERT_EQUAL(atomic_load(&p.token), 1);
-  usleep(400 * 1000); /* renewals keep it alive past one ttl */
+  first_deadline = tn_lease_deadline(l);
+  /* Renewals keep it alive past its first term's deadline. */
+  until = tn_now() + LOOP_DEADLINE;
+  while ((atomic_load(&fake.renews) < 2 || tn_now() <= first_deadline) &&
+         tn_now() < until)
+    usleep(1000);
+  CU_ASSERT(atomic_load(&fake.renews) >= 2);
+  CU_ASSERT(tn_now() > first_deadline);
   CU_ASSERT_EQUAL(tn_lease_state_get(l), TN_LEASE_LEADER);
-  CU_ASSERT(fake.renews >= 2);
+  CU_ASSERT(tn_lease_deadline(l) > first_deadline);
 
-  /* The authority becomes unreachable: renewals hang. */
+  /* The authority becomes unreachable: renewals hang. Once the loop's
+   * renewal is stuck, nothing can move the deadline. */
   atomic_store(&fake.renew_blocks, 1);
+  CU_ASSERT_FATAL(wait_for(&fake.renew_blocked, 1));
   deadline = tn_lease_deadline(l);
-  while (tn_guard_begin(l, 0, &tok) == 0) {
+  /* Guards refuse from the deadline on, by the clock alone. A guard whose
+   * call began at or after the deadline must be refused; one that is
+   * refused must have been called at or after it. Both are orders of
+   * clock reads, so a late-scheduled poller cannot break them. */
+  until = tn_now() + LOOP_DEADLINE;
+  for (;;) {
+    tn_nanos called = tn_now();
+    if (tn_guard_begin(l, 0, &tok) != 0) {
+      refused = 1;
+      break;
+    }
     tn_guard_end(l);
+    if (called >= deadline)
+      admitted_late++;
+    if (called > until)
+      break;
     usleep(100);
   }
   refused_at = tn_now();
-  /* guards refused from the deadline on (to the polling step) ... */
+  CU_ASSERT_TRUE(refused); /* it did refuse, on its own: the loop is stuck */
+  CU_ASSERT_EQUAL(admitted_late, 0);
   CU_ASSERT(refused_at >= deadline);
-  CU_ASSERT(refused_at < deadline + 5 * TN_MSEC);
-  /* ... while the loop has not stepped down: it is stuck behind the renewal */
+  /* ... while the loop has not stepped down: it is stuck behind the
+   * renewal (which waits until released below, so this holds however long
+   * it takes) */
   usleep(50 * 1000);
   CU_ASSERT_EQUAL(atomic_load(&p.stepped_down), 0);
+  CU_ASSERT_EQUAL(atomic_load(&fake.renew_blocked), 1);
   CU_ASSERT_EQUAL(tn_guard_begin(l, 0, &tok), TN_ESTALE);
 
   /* The renewal returns (too late); on_step_down runs and blocks; guards
    * still refuse throughout. */
   atomic_store(&fake.renew_blocks, 0);
-  while (!atomic_load(&p.stepped_down))
-    usleep(1000);
+  CU_ASSERT_FATAL(wait_for(&p.stepped_down, 1));
   CU_ASSERT_EQUAL(tn_guard_begin(l, 0, &tok), TN_ESTALE);
   CU_ASSERT(atomic_load(&p.step_down_reason) == TN_STEPDOWN_RENEW_FAILED ||
             atomic_load(&p.step_down_reason) == TN_STEPDOWN_EXPIRED);
@@ -467,8 +516,7 @@ static void test_leader_stop_releases(void) {
   CU_ASSERT_EQUAL_FATAL(
       tn_leader_open(auth, "loop", "node-a", NULL, &cb, &p, &p.ld), 0);
   pthread_create(&t, NULL, run_loop, &p);
-  while (!atomic_load(&p.elected))
-    usleep(1000);
+  CU_ASSERT(wait_for(&p.elected, 1));
   tn_leader_stop(p.ld);
   pthread_join(t, NULL);
   CU_ASSERT_EQUAL(atomic_load(&p.step_down_reason), TN_STEPDOWN_STOPPED);

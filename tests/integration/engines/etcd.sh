@@ -40,7 +40,7 @@ die() { echo "etcd.sh: $*" >&2; exit 1; }
 # free_ports N: N distinct free TCP ports on 127.0.0.1, bound all at once so
 # they differ, then released for etcd to take.
 free_ports() {
-  python3 - "$1" <<'EOF'
+  python3 -I -S - "$1" <<'EOF'
 import socket, sys
 socks = []
 while len(socks) < int(sys.argv[1]):
@@ -271,21 +271,30 @@ restart() { # DIR NAME: start a killed member again, same command line
 }
 
 leader() { # DIR: "NAME PID" of the member that leads
-  local dir=$1 f name port
-  for f in "$dir"/s*.port; do
-    name=$(basename "$f" .port)
-    port=$(cat "$f")
-    if curl -s --max-time 1 --noproxy '*' -X POST -d '{}' \
-      "http://127.0.0.1:$port/v3/maintenance/status" 2>/dev/null |
-      python3 -c '
+  # Asked again for up to 20 s of real time: right after a member was
+  # stopped or restarted an election may be on, and on a loaded machine a
+  # status request may take longer than its 1 s.
+  local dir=$1 f name port up t0
+  read -r up _ </proc/uptime
+  t0=${up%.*}
+  while :; do
+    for f in "$dir"/s*.port; do
+      name=$(basename "$f" .port)
+      port=$(cat "$f")
+      if curl -s --max-time 1 --noproxy '*' -X POST -d '{}' \
+        "http://127.0.0.1:$port/v3/maintenance/status" 2>/dev/null |
+        python3 -I -S -c '
 import json, sys
 d = json.load(sys.stdin)
 sys.exit(0 if d["header"]["member_id"] == d.get("leader") else 1)' 2>/dev/null; then
-      echo "$name $(cat "$dir/$name.pid")"
-      return 0
-    fi
+        echo "$name $(cat "$dir/$name.pid")"
+        return 0
+      fi
+    done
+    read -r up _ </proc/uptime
+    [ $((${up%.*} - t0)) -le 20 ] || return 1
+    sleep 0.2
   done
-  return 1
 }
 
 case ${1:-} in

@@ -71,8 +71,10 @@ static void candidate(const char *uri, int who, int rounds, int out) {
       _exit(5);
     }
     /* give the others a chance: a releaser retrying at once would win
-     * the race against waiters that poll */
-    nanosleep(&(struct timespec){0, 30 * 1000000L}, NULL);
+     * the race against waiters that poll (every 20 ms). 100 ms is five
+     * polls, so the lease moves between processes (the check below) even
+     * when a loaded machine delays a waiter's poll and its acquire. */
+    nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
   }
   tn_lease_close(l);
   tn_authority_close(a);

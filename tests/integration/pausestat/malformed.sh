@@ -33,11 +33,12 @@ note "bad lines are named and skipped, the others count"
 } > "$E"
 run_pstat --events "$E" --json
 expect_rc 0 "pausestat on a file with bad lines"
-expect_json "$tmp/out" "d['events_file']['events'] == 4"
-expect_json "$tmp/out" "d['events_file']['malformed'] == 13"
-expect_json "$tmp/out" "d['events_file']['lines'] == 18"
-expect_json "$tmp/out" "d['pauses']['stopped']['count'] == 3 and d['pauses']['cpu']['count'] == 1"
-expect_json "$tmp/out" "d['pauses']['stopped']['max_ns'] == $((40 * MS))"
+expect_json "$tmp/out" \
+  "d['events_file']['events'] == 4" \
+  "d['events_file']['malformed'] == 13" \
+  "d['events_file']['lines'] == 18" \
+  "d['pauses']['stopped']['count'] == 3 and d['pauses']['cpu']['count'] == 1" \
+  "d['pauses']['stopped']['max_ns'] == $((40 * MS))"
 expect_err "pausestat: $E:3: field \"start_boot_ns\" is a string, not an integer (skipped)"
 expect_err "pausestat: $E:4: not a JSON object (an array) (skipped)"
 expect_err "pausestat: $E:6: field \"duration_ns\" is negative (-5) (skipped)"

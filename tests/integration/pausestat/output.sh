@@ -23,25 +23,27 @@ note "--json from a file: valid JSON with exactly the documented fields"
 } > "$tmp/I.jsonl"
 run_pstat --events "$tmp/E.jsonl" --compare "$tmp/I.jsonl" --json
 expect_rc 0
-python3 -m json.tool "$tmp/out" > /dev/null || fail "--json is not JSON: $(cat "$tmp/out")"
+# (expect_json fails on anything that is not JSON)
 [ "$(wc -l < "$tmp/out")" -eq 1 ] || fail "--json is not one line"
 cp "$tmp/out" "$tmp/file.json"
-expect_json "$tmp/file.json" "sorted(d) == ['compare', 'events_file', 'pauses', 'source']"
-expect_json "$tmp/file.json" "d['source'] == {'kind': 'events', 'path': '$tmp/E.jsonl'}"
-expect_json "$tmp/file.json" "sorted(d['events_file']) == ['events', 'first_start_boot_ns', 'last_end_boot_ns', 'lines', 'malformed', 'other_causes']"
-expect_json "$tmp/file.json" "d['events_file']['first_start_boot_ns'] == $((10 * S)) and d['events_file']['last_end_boot_ns'] == $((13 * S + 7 * MS))"
-expect_json "$tmp/file.json" "list(d['pauses']) == ['gc', 'suspend', 'stopped', 'cpu', 'unknown', 'hypervisor']"
-expect_json "$tmp/file.json" "all(sorted(v) == ['count', 'max_ns', 'p50_ns', 'p999_ns', 'p99_ns', 'total_ns'] for v in d['pauses'].values())"
-expect_json "$tmp/file.json" "sorted(d['compare']) == sorted(['injected_file', 'threshold_ns', 'tolerance_ns', 'span_start_boot_ns', 'span_end_boot_ns', 'injected', 'injected_above_threshold', 'not_compared', 'detected', 'matched', 'matched_above_threshold', 'recall', 'precision', 'errors', 'error_p50_ns', 'error_p99_ns', 'error_p99_abs_ns', 'error_max_abs_ns', 'over_tolerance', 'matches', 'unmatched_injected', 'unmatched_detected', 'pass'])"
-expect_json "$tmp/file.json" "sorted(d['compare']['matches'][0]) == ['detected_cause', 'detected_ns', 'detected_seq', 'error_ns', 'injected_ns', 'injected_seq', 'injected_start_boot_ns']"
-expect_json "$tmp/file.json" "sorted(d['compare']['unmatched_detected'][0]) == ['cause', 'duration_ns', 'seq', 'start_boot_ns']"
+expect_json "$tmp/file.json" \
+  "sorted(d) == ['compare', 'events_file', 'pauses', 'source']" \
+  "d['source'] == {'kind': 'events', 'path': '$tmp/E.jsonl'}" \
+  "sorted(d['events_file']) == ['events', 'first_start_boot_ns', 'last_end_boot_ns', 'lines', 'malformed', 'other_causes']" \
+  "d['events_file']['first_start_boot_ns'] == $((10 * S)) and d['events_file']['last_end_boot_ns'] == $((13 * S + 7 * MS))" \
+  "list(d['pauses']) == ['gc', 'suspend', 'stopped', 'cpu', 'unknown', 'hypervisor']" \
+  "all(sorted(v) == ['count', 'max_ns', 'p50_ns', 'p999_ns', 'p99_ns', 'total_ns'] for v in d['pauses'].values())" \
+  "sorted(d['compare']) == sorted(['injected_file', 'threshold_ns', 'tolerance_ns', 'span_start_boot_ns', 'span_end_boot_ns', 'injected', 'injected_above_threshold', 'not_compared', 'detected', 'matched', 'matched_above_threshold', 'recall', 'precision', 'errors', 'error_p50_ns', 'error_p99_ns', 'error_p99_abs_ns', 'error_max_abs_ns', 'over_tolerance', 'matches', 'unmatched_injected', 'unmatched_detected', 'pass'])" \
+  "sorted(d['compare']['matches'][0]) == ['detected_cause', 'detected_ns', 'detected_seq', 'error_ns', 'injected_ns', 'injected_seq', 'injected_start_boot_ns']" \
+  "sorted(d['compare']['unmatched_detected'][0]) == ['cause', 'duration_ns', 'seq', 'start_boot_ns']"
 # Figures from the histogram: exact count, total and max; percentiles
 # exact to the bucket (0.1 %).
-expect_json "$tmp/file.json" "d['pauses']['stopped']['count'] == 3 and d['pauses']['stopped']['total_ns'] == $((60 * MS))"
-expect_json "$tmp/file.json" "d['pauses']['stopped']['max_ns'] == $((30 * MS))"
-expect_json "$tmp/file.json" "abs(d['pauses']['stopped']['p50_ns'] - $((20 * MS))) <= $((20 * MS / 1000))"
-expect_json "$tmp/file.json" "d['pauses']['stopped']['p99_ns'] == $((30 * MS)) and d['pauses']['stopped']['p999_ns'] == $((30 * MS))"
-expect_json "$tmp/file.json" "d['pauses']['hypervisor']['count'] == 1 and d['pauses']['gc']['count'] == 0"
+expect_json "$tmp/file.json" \
+  "d['pauses']['stopped']['count'] == 3 and d['pauses']['stopped']['total_ns'] == $((60 * MS))" \
+  "d['pauses']['stopped']['max_ns'] == $((30 * MS))" \
+  "abs(d['pauses']['stopped']['p50_ns'] - $((20 * MS))) <= $((20 * MS / 1000))" \
+  "d['pauses']['stopped']['p99_ns'] == $((30 * MS)) and d['pauses']['stopped']['p999_ns'] == $((30 * MS))" \
+  "d['pauses']['hypervisor']['count'] == 1 and d['pauses']['gc']['count'] == 0"
 
 note "the text table: pausemeter's layout, a row per cause"
 run_pstat --events "$tmp/E.jsonl"
@@ -93,12 +95,12 @@ expect_out "uptime_hint: x"
 note "--json passes the status through, unknown sections included"
 run_pstat --socket "$sock" --json
 expect_rc 0
-python3 -m json.tool "$tmp/out" > /dev/null || fail "--json is not JSON"
-expect_json "$tmp/out" "d['source'] == {'kind': 'socket', 'path': '$sock'}"
-expect_json "$tmp/out" "d['pid'] == 777 and d['pause_epoch'] == 3"
-expect_json "$tmp/out" "d['collections']['last']['drained'] is True and d['leases'][1]['name'] == 'shard-7'"
-expect_json "$tmp/out" "d['gate'] == {'state': 'open', 'in_flight': 0} and d['uptime_hint'] == 'x'"
-expect_json "$tmp/out" "d['pauses']['stopped']['count'] == 3 and 'compare' not in d"
+expect_json "$tmp/out" \
+  "d['source'] == {'kind': 'socket', 'path': '$sock'}" \
+  "d['pid'] == 777 and d['pause_epoch'] == 3" \
+  "d['collections']['last']['drained'] is True and d['leases'][1]['name'] == 'shard-7'" \
+  "d['gate'] == {'state': 'open', 'in_flight': 0} and d['uptime_hint'] == 'x'" \
+  "d['pauses']['stopped']['count'] == 3 and 'compare' not in d"
 
 note "--compare through the socket takes the threshold from the status"
 {
@@ -157,7 +159,7 @@ note "no socket, or nobody listening: exit 1, naming it"
 run_pstat --socket "$tmp/none.sock"
 expect_rc 1 "pausestat on a missing socket"
 expect_err "pausestat: $tmp/none.sock: no such socket"
-python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$tmp/stale.sock"
+python3 -I -S -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$tmp/stale.sock"
 run_pstat --socket "$tmp/stale.sock"
 expect_rc 1 "pausestat on a stale socket"
 expect_err "pausestat: $tmp/stale.sock: nobody is listening"

@@ -30,14 +30,19 @@ err_has() { # REGEX WHAT
   grep -Eq -- "$1" "$tmp/err" || fail "$2: stderr lacks /$1/: $(cat "$tmp/err")"
 }
 
-# wait_for FILE REGEX SECONDS: until a line of FILE matches.
+# uptime_s: whole seconds of boot time (/proc/uptime). Waits are bounded
+# in real time, not by a count of polls, which a loaded machine stretches.
+uptime_s() { local up; read -r up _ </proc/uptime; echo "${up%.*}"; }
+
+# wait_for FILE REGEX SECONDS: until a line of FILE matches, for at most
+# SECONDS (plus up to one) of real time.
 wait_for() {
-  local i
-  for ((i = 0; i < $3 * 20; i++)); do
-    grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+  local t0
+  t0=$(uptime_s)
+  until grep -Eq -- "$2" "$1" 2>/dev/null; do
+    [ $(($(uptime_s) - t0)) -le "$3" ] || return 1
     sleep 0.05
   done
-  return 1
 }
 
 # start_holder URI NAME HOLDER TTL: a background holder of NAME; sets
@@ -47,7 +52,7 @@ start_holder() {
   "$hold" "$1" "$2" "$3" "$4" >"$holder_log" 2>&1 &
   holder_pid=$!
   pids+=("$holder_pid")
-  wait_for "$holder_log" '^token [0-9]+$' 10 ||
+  wait_for "$holder_log" '^token [0-9]+$' 30 ||
     fail "holder $3 never got $2: $(cat "$holder_log")"
   holder_token=$(sed -n 's/^token //p' "$holder_log")
 }
@@ -60,18 +65,25 @@ reap() {
   set -e
 }
 
-# jcheck WHAT PYEXPR: $tmp/out is valid JSON (python3 -m json.tool) and
-# PYEXPR, over the document d and the environment env, is true.
+# jcheck WHAT PYEXPR: $tmp/out is valid JSON and PYEXPR, over the document
+# d and the environment env, is true. One python3 run (isolated, no site:
+# its start-up is the cost, and a loaded machine multiplies it).
 jcheck() {
-  python3 -m json.tool "$tmp/out" >/dev/null ||
-    fail "$1: not valid JSON: $(cat "$tmp/out")"
-  python3 - "$tmp/out" "$2" <<'PY' || fail "$1: $2 is false for $(cat "$tmp/out")"
+  local why
+  why=$(python3 -I -S - "$tmp/out" "$2" <<'PY'
 import json, os, sys
-with open(sys.argv[1]) as f:
-    d = json.load(f)
+try:
+    with open(sys.argv[1]) as f:
+        d = json.load(f)
+except ValueError as e:
+    print("not valid JSON (%s)" % e)
+    sys.exit(1)
 env = os.environ
-sys.exit(0 if eval("(" + sys.argv[2] + ")") else 1)
+if not eval("(" + sys.argv[2] + ")"):
+    print(sys.argv[2] + " is false")
+    sys.exit(1)
 PY
+  ) || fail "$1: ${why:-python3 failed}: $(cat "$tmp/out")"
 }
 
 # row NAME: the fields of the table row whose first column is NAME.
@@ -79,7 +91,7 @@ row() { awk -v n="$1" '$1 == n { $1 = $1; print }' "$tmp/out"; }
 
 # flip FILE OFFSET: invert one byte in place.
 flip() {
-  python3 - "$1" "$2" <<'PY'
+  python3 -I -S - "$1" "$2" <<'PY'
 import sys
 path, off = sys.argv[1], int(sys.argv[2])
 with open(path, "r+b") as f:

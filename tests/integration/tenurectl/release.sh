@@ -26,7 +26,7 @@ jcheck "status after release" 'd["state"] == "free" and
   d["holder"] is None and d["token"] == int(env["TOK"])'
 
 # The holder finds out at its next renewal.
-wait_for "$log_a" '^lost$' 5 || fail "holder did not see TN_ELOST: $(cat "$log_a")"
+wait_for "$log_a" '^lost$' 20 || fail "holder did not see TN_ELOST: $(cat "$log_a")"
 reap "$pid_a"
 [ "$reaped_status" = 3 ] || fail "holder exit $reaped_status, want 3 (lost)"
 
@@ -40,7 +40,7 @@ run "$ctl" --json lease release "$uri" db
 expect_rc 0 "release --json"
 jcheck "release --json" 'd == {"uri": env["URI"], "name": "db",
   "released": True, "holder": "node-b", "token": int(env["TOKB"])}'
-wait_for "$log_b" '^lost$' 5 || fail "node-b did not see TN_ELOST: $(cat "$log_b")"
+wait_for "$log_b" '^lost$' 20 || fail "node-b did not see TN_ELOST: $(cat "$log_b")"
 
 # Releasing a free lease: exit 1, nothing changes.
 cp "$tmp/leases.tn" "$tmp/before"
