@@ -15,6 +15,7 @@ packages=(
   prometheus                            # promtool checks the exposition text
   etcd-server libcurl4-openssl-dev      # the etcd backend and its tests (a real etcd 3.4)
   python3 openssl                       # test rigs: free ports, a throwaway TLS CA
+  stress-ng util-linux                  # the loaded benchmarks (a CPU hog); setpriv in the fault tests
 )
 
 missing=()
