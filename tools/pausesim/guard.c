@@ -254,35 +254,24 @@ static void guard_lost(psim_guard *g) {
                   "the stalls itself\n");
 }
 
+/* One word to the guardian; a write that fails means it is gone. */
+static int tell(psim_guard *g, char word, tn_nanos at) {
+  if (g->fd < 0)
+    return -1;
+  if (send_msg(g->fd, word, at) != 0) {
+    guard_lost(g);
+    return -1;
+  }
+  return 0;
+}
+
 int psim_guard_stalling(psim_guard *g, tn_nanos bound) {
-  if (g->fd < 0)
-    return -1;
-  if (send_msg(g->fd, 'S', bound) != 0) {
-    guard_lost(g);
-    return -1;
-  }
-  return 0;
+  return tell(g, 'S', bound);
 }
 
-int psim_guard_end_at(psim_guard *g, tn_nanos end) {
-  if (g->fd < 0)
-    return -1;
-  if (send_msg(g->fd, 'T', end) != 0) {
-    guard_lost(g);
-    return -1;
-  }
-  return 0;
-}
+int psim_guard_end_at(psim_guard *g, tn_nanos end) { return tell(g, 'T', end); }
 
-int psim_guard_end_now(psim_guard *g) {
-  if (g->fd < 0)
-    return -1;
-  if (send_msg(g->fd, 'C', 0) != 0) {
-    guard_lost(g);
-    return -1;
-  }
-  return 0;
-}
+int psim_guard_end_now(psim_guard *g) { return tell(g, 'C', 0); }
 
 int psim_guard_await(psim_guard *g, int (*cut)(void *), void *arg,
                      tn_nanos *resumed_at) {
